@@ -210,7 +210,8 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                 nimg_since, time_since = cur_nimg - milestone_start[0], train_time - milestone_start[1]
                 metrics = {"fid": fid, "kimg": kimg, "wall_clock_s": train_time + eval_time,
                            "train_time_s": train_time, "eval_time_s": eval_time,
-                           "images_per_s": nimg_since / max(time_since, 1e-9), **milestone_losses.means()}
+                           "images_per_s": nimg_since / max(time_since, 1e-9), **milestone_losses.means(),
+                           "fid_weights_sha1": fid_eval.weights_sha1, "dataset_hash": image_set.content_hash}
                 milestone_losses.reset()
                 milestone_start = (cur_nimg, train_time)
                 previous_best = monitor.best_fid
@@ -220,7 +221,8 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                     copy_checkpoint(folder, ckpt_root / "best")
                 prune_checkpoints(ckpt_root, cfg.checkpoint.keep_last)
                 metrics["best_fid"] = monitor.best_fid
-                metrics["done"] = reason is not None or milestones_done == len(milestone_nimg)
+                metrics["final"] = reason is not None or milestones_done == len(milestone_nimg)
+                metrics["status"] = "diverged" if reason else ("completed" if metrics["final"] else "running")
                 log(f"milestone kimg {kimg:g}  FID {fid:.3f}  wall {metrics['wall_clock_s']:.1f}s  "
                     f"(train {train_time:.1f}s, eval {eval_time:.1f}s)  grid {grid_path.name}")
                 write_stats("milestone", metrics)
@@ -228,7 +230,7 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                 outcome.best_fid = monitor.best_fid
                 if reason:
                     outcome.status, outcome.reason = "diverged", reason
-                    metrics["status"], metrics["reason"] = "diverged", reason
+                    metrics["reason"] = reason
                 report(metrics, str(folder))
                 if reason:
                     break
@@ -242,7 +244,7 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
             # searcher and scheduler always see `fid` and `kimg` on a trial's final result.
             metrics = {"fid": outcome.last_metrics.get("fid", math.inf),
                        "kimg": cur_nimg / 1000, "wall_clock_s": train_time + eval_time, "train_time_s": train_time,
-                       "eval_time_s": eval_time, "best_fid": monitor.best_fid, "done": True,
+                       "eval_time_s": eval_time, "best_fid": monitor.best_fid, "final": True,
                        "status": "diverged", "reason": outcome.reason}
             log(f"diverged at kimg {cur_nimg / 1000:.3f}: {outcome.reason}")
             write_stats("diverged", metrics)
