@@ -9,6 +9,7 @@
       prob:      {uniform: [0, 3]}
       seed:      {grid: [0, 1]}
       proj_reduce: {choice: [true, false], when: {emp: true}}   # conditional key
+      overrides: {grid: [{batch: 88}, {patch_num: 4, emp: true}]}  # whole rows (grid/random search only)
     search:    {algorithm: optuna|grid|random, sampler: tpe|random, seed: 0, num_samples: 8,
                 max_concurrent: 2, points_to_evaluate: [{...}], storage: sqlite:///... }
     scheduler: {type: asha|none, grace_period: 100, reduction_factor: 2, max_t: null}
@@ -41,6 +42,7 @@ OBJECTIVE_KEYS = ("metric", "mode")
 RESOURCE_KEYS = ("cpu", "gpu")
 MLFLOW_KEYS = ("tracking_uri", "experiment")
 METRICS = ("fid",)
+ROWS_KEY = "overrides"   # a dimension whose values are whole mappings of trial-config overrides
 
 
 @dataclass
@@ -134,6 +136,8 @@ def _check_trial_values(source: str, key: str, sweep_key: str, values: list, bas
 
 def _dimension(source: str, key: str, spec, base: dict, valid_keys: set[str]) -> Dimension:
     where = f"search_space.{key}"
+    if key == ROWS_KEY:
+        return _rows_dimension(source, spec, base)
     if key not in valid_keys:
         raise _err(source, where, spec, "is not a trial config key (see empgan/config.py)")
     if not isinstance(spec, dict):
@@ -171,6 +175,21 @@ def _dimension(source: str, key: str, spec, base: dict, valid_keys: set[str]) ->
     return Dimension(key=key, kind=kind, values=list(values), when=dict(when))
 
 
+def _rows_dimension(source: str, spec, base: dict) -> Dimension:
+    where = f"search_space.{ROWS_KEY}"
+    if not isinstance(spec, dict) or set(spec) - {"grid", "choice"} or len(spec) != 1:
+        raise _err(source, where, spec, "must be {grid: [mapping, ...]} or {choice: [mapping, ...]}")
+    kind, rows = next(iter(spec.items()))
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and r for r in rows):
+        raise _err(source, f"{where}.{kind}", rows, "must be a non-empty list of non-empty mappings of trial config keys")
+    for i, row in enumerate(rows):
+        try:
+            build_config(deep_merge(base, unflatten(flatten(row))))
+        except ConfigError as exc:
+            raise _err(source, f"{where}.{kind}[{i}].{exc.key}", exc.value, exc.allowed) from None
+    return Dimension(key=ROWS_KEY, kind=kind, values=rows)
+
+
 def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None = None,
                 cwd: str | os.PathLike | None = None) -> Sweep:
     """Validate a sweep mapping (+ --set overrides) into a Sweep. Raises ConfigError naming the key."""
@@ -194,9 +213,19 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
     if not isinstance(space, dict):
         raise _err(source, "search_space", space, "must be a mapping of trial config keys to distributions")
     dims = [_dimension(source, k, v, base, valid_keys) for k, v in space.items()]
+    data_path = base_cfg.data
+    if not data_path.startswith("builtin:") and "://" not in data_path:
+        resolved = (cwd / data_path).resolve()
+        if not resolved.exists():
+            raise _err(source, "base.data", data_path, f"does not exist (resolved to {resolved}); a folder, zip, "
+                       "prepared set or builtin:digits, at the same path on every Ray node")
+        base = deep_merge(base, {"data": str(resolved)})  # Ray runs trials in their own folders
 
     search = _mapping(source, "search", data.get("search"), SEARCH_KEYS)
     algorithm = _choice(source, "search.algorithm", search.get("algorithm", "optuna"), ("optuna", "grid", "random"))
+    if algorithm == "optuna" and ROWS_KEY in space:
+        raise _err(source, f"search_space.{ROWS_KEY}", space[ROWS_KEY], "needs search.algorithm grid or random "
+                   "(Optuna samples single keys)")
     sampler = _choice(source, "search.sampler", search.get("sampler", "tpe"), ("tpe", "random"))
     num_samples = _number(source, "search.num_samples", search.get("num_samples", 1), integer=True, minimum=1)
     max_concurrent = _number(source, "search.max_concurrent", search.get("max_concurrent", 0), integer=True, minimum=0)
@@ -291,6 +320,10 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
             raise _err(source, "base.milestones_kimg", base_cfg.milestones_kimg,
                        "must be whole kimg in a sweep (they are the MLflow steps and the table's columns)")
 
+    if base_cfg.milestones_kimg[-1] != base_cfg.total_kimg:
+        raise _err(source, "base.total_kimg", base_cfg.total_kimg,
+                   f"must equal the last milestone ({base_cfg.milestones_kimg[-1]:g}) in a sweep: training past it is never evaluated")
+
     return Sweep(name=name, source=source, base=base, dimensions=dims, algorithm=algorithm, sampler=sampler,
                  search_seed=search_seed, num_samples=num_samples, max_concurrent=max_concurrent,
                  points_to_evaluate=points, optuna_storage=storage, scheduler=sched_type, grace_period=grace,
@@ -306,7 +339,8 @@ def load_sweep(path: str | os.PathLike, overrides: list[str] | None = None) -> S
 def trial_config(sweep: Sweep, params: dict[str, Any], seed: int | None) -> TrainConfig:
     """The resolved trial config: base <- sampled params (conditions applied) <- seed."""
     values = dict(params)
-    flat_base = flatten(to_dict(sweep.base_config()))
+    base = deep_merge(sweep.base, unflatten(flatten(values.pop(ROWS_KEY, {}))))
+    flat_base = flatten(to_dict(build_config(base, f"{sweep.source}: trial")))
     for dim in sweep.dimensions:
         if dim.key in values and dim.when:
             current = {**flat_base, **values}
@@ -315,7 +349,7 @@ def trial_config(sweep: Sweep, params: dict[str, Any], seed: int | None) -> Trai
     over = unflatten(values)
     if seed is not None:
         over["seed"] = seed
-    return build_config(deep_merge(sweep.base, over), f"{sweep.source}: trial")
+    return build_config(deep_merge(base, over), f"{sweep.source}: trial")
 
 
 def describe(sweep: Sweep) -> str:
@@ -329,7 +363,7 @@ def describe(sweep: Sweep) -> str:
                                                    f"reduction {sweep.reduction_factor:g})" if sweep.scheduler == "asha" else ""),
              f"  resources   cpu {sweep.cpu:g}, gpu {sweep.gpu:g} per trial; max_failures {sweep.max_failures}",
              f"  mlflow      {sweep.tracking_uri}  experiment '{sweep.experiment}'",
-             f"  ray results {sweep.storage_path}/{sweep.name}",
+             f"  ray results {sweep.storage_path}/{sweep.name}-<YYYYmmdd-HHMMSS>",
              "  search space:"]
     for d in sweep.dimensions:
         cond = f"  when {d.when}" if d.when else ""
