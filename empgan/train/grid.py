@@ -8,15 +8,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float -> [0, 255] uint8, same mapping as the FID sampler."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+from empgan.metrics.fid import to_uint8_pixels
 
 
 @torch.no_grad()
 def save_grid(G_ema: torch.nn.Module, z: torch.Tensor, rows: int, cols: int, path: Path) -> Path:
-    images = to_uint8(G_ema(z)).cpu()                                   # [rows*cols, 3, R, R]
+    images = to_uint8_pixels(G_ema(z)).cpu()                                   # [rows*cols, 3, R, R]
     _, C, H, W = images.shape
     grid = images.reshape(rows, cols, C, H, W).permute(0, 3, 1, 4, 2)   # [rows, H, cols, W, C]
     grid = grid.reshape(rows * H, cols * W, C).numpy()                  # [rows*H, cols*W, C]

@@ -21,6 +21,7 @@ import torch
 from empgan.config import TrainConfig, dump_yaml, to_dict
 from empgan.data import load_image_set
 from empgan.metrics.fid import FIDEvaluator, generator_sampler
+from empgan.metrics.frechet import frechet_distance
 from empgan.model import EMPGAN
 from empgan.train.checkpoint import (check_resume_config, checkpoint_dir_name, copy_checkpoint, find_checkpoint,
                                      load_checkpoint, prune_checkpoints, save_checkpoint)
@@ -202,7 +203,7 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     generate = generator_sampler(G_ema, model.z_dim, device, seed=cfg.seed)
                     mu, sigma = fid_eval.generator_stats(generate, cfg.fid_samples)
-                    fid = fid_eval.frechet(mu, sigma, real_mu, real_sigma)
+                    fid = frechet_distance(mu, sigma, real_mu, real_sigma)
                     grid_path = save_grid(G_ema, grid_z, cfg.eval.grid_rows, cfg.eval.grid_cols,
                                           run_dir / "grids" / f"grid-{checkpoint_dir_name(kimg)}.png")
                 eval_time += time.perf_counter() - eval_start
@@ -239,7 +240,7 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                 prune_checkpoints(ckpt_root, cfg.checkpoint.keep_last)
                 last_interval_ckpt = time.monotonic()
 
-        if outcome.status == "diverged" and not outcome.last_metrics.get("status"):
+        if outcome.status == "diverged" and outcome.last_metrics.get("status") != "diverged":
             # Diverged between milestones: report the last milestone's FID (inf if none) so the
             # searcher and scheduler always see `fid` and `kimg` on a trial's final result.
             metrics = {"fid": outcome.last_metrics.get("fid", math.inf),

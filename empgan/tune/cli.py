@@ -38,12 +38,11 @@ def run(args) -> int:
 
 
 def _print_table(sweep) -> None:
-    try:
-        from empgan.report.table import print_table_for_sweep
-    except ImportError:
-        return
-    print(print_table_for_sweep(sweep.experiment, sweep.tracking_uri))
-    print(f"\nbrowse the runs:  mlflow ui --backend-store-uri {sweep.tracking_uri}")
+    from empgan.report import print_table_for_sweep
+
+    print()
+    print_table_for_sweep(sweep.experiment, sweep.tracking_uri)
+    print(f"\nbrowse the runs:  {sys.executable} -m mlflow ui --backend-store-uri {sweep.tracking_uri}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,53 @@
+"""Which MLflow store to read, refused early with one line when it cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from empgan.errors import UserError
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The given URI, else $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db (MLflow 3's default)."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def check_reachable(tracking_uri: str) -> None:
+    """A sqlite file must exist (reading must not create an empty store); a server must accept connections."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme == "sqlite":
+        path = Path(tracking_uri[len("sqlite:///"):].split("?", 1)[0])
+        if not path.is_file():
+            raise UserError(f"tracking URI '{tracking_uri}': no MLflow database at {path}; "
+                            "pass --tracking-uri or set MLFLOW_TRACKING_URI")
+    elif parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise UserError(f"tracking URI '{tracking_uri}' cannot be reached ({exc.strerror or exc}); "
+                            "start the MLflow server or pass another --tracking-uri") from None
+
+
+def open_client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
+    """(client, resolved URI) after the reachability check."""
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    try:
+        return MlflowClient(uri), uri
+    except MlflowException as exc:
+        raise mlflow_error(uri, exc) from None
+
+
+def mlflow_error(tracking_uri: str, exc: MlflowException) -> UserError:
+    """An MLflow failure as a one-line UserError naming the store."""
+    first_line = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else type(exc).__name__
+    return UserError(f"MLflow at '{tracking_uri}': {first_line}")
