@@ -9,7 +9,7 @@ from empgan.errors import UserError
 from empgan.report.export import parse_milestones
 from empgan.report.labels import config_key, make_labels
 from empgan.report.render import check_format, format_for_output
-from empgan.report.units import format_duration, format_milestone, format_value
+from empgan.report.units import format_duration, format_label_value, format_milestone, format_value
 
 
 @pytest.mark.parametrize("seconds, text", [
@@ -34,6 +34,14 @@ def test_milestones_in_millions_of_images(kimg, text):
 ])
 def test_label_values_drop_trailing_zero(raw, text):
     assert format_value(raw) == text
+
+
+@pytest.mark.parametrize("raw, text", [
+    ("18.759092183177927", "18.76"), ("2.208995274719197", "2.209"), ("10.0", "10"), ("0.0002", "0.0002"),
+    ("1234567.5", "1.235e+06"), ("True", "True"),
+])
+def test_labels_round_sampled_floats_to_four_significant_digits(raw, text):
+    assert format_label_value(raw) == text
 
 
 def test_milestone_lists():

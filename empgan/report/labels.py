@@ -7,7 +7,7 @@ different configurations never share a label; keys equal in every row are left o
 
 from __future__ import annotations
 
-from empgan.report.units import format_value
+from empgan.report.units import format_label_value, format_value
 
 # (label name, config key) always shown for rows of that kind, in this order.
 HEADLINE = {"PG": (("batch", "batch"),),
@@ -47,10 +47,10 @@ def make_labels(rows: list[tuple[str, dict[str, str]]]) -> list[str]:
 
     labels = []
     for kind, params in rows:
-        parts = [kind] + [f"{name}={format_value(params.get(key, '?'))}" for name, key in HEADLINE.get(kind, ())]
+        parts = [kind] + [f"{name}={format_label_value(params.get(key, '?'))}" for name, key in HEADLINE.get(kind, ())]
         if kind == "EG":
             parts += ["C"] if params.get("proj_reduce") == "True" else []
             parts += ["noEMP"] if params.get("emp") == "False" else []
-        parts += [f"{k}={format_value(params.get(k, '?'))}" for k in varying[kind]]
+        parts += [f"{k}={format_label_value(params.get(k, '?'))}" for k in varying[kind]]
         labels.append(SEPARATOR.get(kind, ",").join(parts))
     return labels

@@ -40,3 +40,16 @@ def format_value(raw: str) -> str:
     if number.is_integer() and abs(number) < 1e15:
         return str(int(number))
     return repr(number)
+
+
+def format_label_value(raw: str, digits: int = 4) -> str:
+    """format_value for a row label, non-integers cut to `digits` significant digits: '18.759092183' -> '18.76'.
+
+    Only labels are rounded; which runs form one configuration is decided on the exact values.
+    """
+    text = format_value(raw)
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return text
+    return text if number.is_integer() else f"{number:.{digits}g}"

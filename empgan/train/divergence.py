@@ -22,13 +22,13 @@ class DivergenceMonitor:
         """Record a milestone FID; returns the reason when the trial has diverged."""
         if not math.isfinite(fid):
             return f"non-finite FID {fid}"
-        if fid > self.cfg.fid_ceiling:
-            return f"FID {fid:.2f} above divergence.fid_ceiling {self.cfg.fid_ceiling:g}"
         if fid > self.best_fid * self.cfg.worse_factor:
             self.worse_in_a_row += 1
         else:
             self.worse_in_a_row = 0
         self.best_fid = min(self.best_fid, fid)
+        if fid > self.cfg.fid_ceiling:
+            return f"FID {fid:.2f} above divergence.fid_ceiling {self.cfg.fid_ceiling:g}"
         if self.worse_in_a_row >= self.cfg.patience:
             return (f"FID {fid:.2f} worse than {self.cfg.worse_factor:g} x best ({self.best_fid:.2f}) "
                     f"for {self.worse_in_a_row} milestones in a row")

@@ -126,5 +126,6 @@ def _print_summary(sweep: Sweep, results) -> None:
     for result in results:
         m = result.metrics or {}
         fid = m.get("best_fid", m.get("fid"))
-        print(f"  {m.get('trial_id', '?'):>12}  status {m.get('status', 'error' if result.error else '?'):<13} "
+        status = "failed" if result.error else (m.get("status", "?") if m.get("final") else "stopped_early")
+        print(f"  {m.get('trial_id', '?'):>12}  status {status:<13} "
               f"kimg {m.get('kimg', 0):>6}  best FID {fid if fid is None else round(fid, 2)}")

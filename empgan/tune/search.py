@@ -56,7 +56,8 @@ def build_search(sweep: Sweep, experiment_dir: Path, study_name: str):
         sampler = (optuna.samplers.TPESampler(seed=sweep.search_seed) if sweep.sampler == "tpe"
                    else optuna.samplers.RandomSampler(seed=sweep.search_seed))
         storage = optuna.storages.RDBStorage(optuna_storage_url(sweep, experiment_dir))
-        searcher = OptunaSearch(space=OptunaDefineByRun(sweep), sampler=sampler, study_name=study_name, storage=storage,
+        searcher = OptunaSearch(space=OptunaDefineByRun(sweep), metric=sweep.metric, mode=sweep.mode, sampler=sampler,
+                                study_name=study_name, storage=storage,
                                 points_to_evaluate=sweep.points_to_evaluate or None)
         if len(sweep.seeds) > 1:
             # Each suggestion runs once per seed; the searcher sees the mean FID of the repeats.
