@@ -90,8 +90,9 @@ def _fit(sweep: Sweep, exp_dir: Path, state: dict, address: str | None, resume: 
     from empgan.tune.search import build_scheduler, build_search
     from empgan.tune.trainable import SweepContext, run_trial
 
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False if address is None else None,
-             log_to_driver=True)
+    # No --address: always a fresh local Ray ("local"), never an unrelated cluster that `ray start` left running here.
+    ray.init(address=address or "local", ignore_reinit_error=True,
+             include_dashboard=False if address is None else None, log_to_driver=True)
     check_tracking_uri_for_cluster(sweep.tracking_uri, len([n for n in ray.nodes() if n["Alive"]]))
     ctx = SweepContext(sweep=sweep, experiment_id=state["experiment_id"], parent_run_id=state["parent_run_id"],
                        git_sha=git_sha())
