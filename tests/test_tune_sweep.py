@@ -203,7 +203,7 @@ def test_killed_trial_restarts_from_its_checkpoint_in_the_same_run(tmp_path):
         out = finish(proc, log)
     finally:
         kill_session(proc)
-    assert "resumed from" in out and "kimg 1.000" in out
+    assert re.search(r"resumed from \S+/restored_checkpoint/checkpoint.pt at kimg 1.008", out)   # 63 x 16 images
     client, parents, children = sweep_runs(tmp_path, "restart")
     (run,) = children                                           # the same MLflow run continued
     assert run.info.status == "FINISHED" and run.data.tags["status"] == "completed"
