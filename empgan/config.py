@@ -84,13 +84,6 @@ class DivergenceConfig:
 
 
 @dataclass
-class PerfConfig:
-    channels_last:  bool = False                    # NHWC through the feature network (GPU)
-    bf16:           bool = False                    # bf16 autocast for the frozen networks (GPU)
-    compile:        bool = False                    # torch.compile the D forward, falls back on error
-
-
-@dataclass
 class TrainConfig:
     data:           str = "builtin:digits"          # folder, zip, prepared set, or builtin:digits
     resolution:     int = 32                        # power of two, 32 .. 1024
@@ -115,7 +108,6 @@ class TrainConfig:
     eval:           EvalConfig = field(default_factory=EvalConfig)
     checkpoint:     CheckpointConfig = field(default_factory=CheckpointConfig)
     divergence:     DivergenceConfig = field(default_factory=DivergenceConfig)
-    perf:           PerfConfig = field(default_factory=PerfConfig)
 
     @property
     def model_kind(self) -> str:
@@ -125,7 +117,7 @@ class TrainConfig:
 
 # Keys a resume may change: schedule length and evaluation, never the model or the optimisation.
 RESUME_MUTABLE_PREFIXES = ("total_kimg", "milestones_kimg", "fid_samples", "tick_kimg", "device",
-                           "eval.", "checkpoint.", "divergence.", "perf.")
+                           "eval.", "checkpoint.", "divergence.")
 
 
 # ---------------------------------------------------------------------------------------------

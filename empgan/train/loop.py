@@ -206,7 +206,9 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
                     fid = frechet_distance(mu, sigma, real_mu, real_sigma)
                     grid_path = save_grid(G_ema, grid_z, cfg.eval.grid_rows, cfg.eval.grid_cols,
                                           run_dir / "grids" / f"grid-{checkpoint_dir_name(kimg)}.png")
-                eval_time += time.perf_counter() - eval_start
+                eval_seconds = time.perf_counter() - eval_start
+                eval_time += eval_seconds
+                tick_start_time += eval_seconds            # a tick's sec/kimg counts training only
                 milestones_done += 1
                 nimg_since, time_since = cur_nimg - milestone_start[0], train_time - milestone_start[1]
                 metrics = {"fid": fid, "kimg": kimg, "wall_clock_s": train_time + eval_time,
