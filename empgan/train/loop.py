@@ -76,8 +76,9 @@ class LossAverager:
 
 
 def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None = None,
-                  resume: str | Path | None = None, log: Callable[[str], None] = print) -> TrialOutcome:
+                  resume: str | Path | None = None, log: Callable[[str], None] | None = None) -> TrialOutcome:
     """Train one trial. `resume`: a checkpoint (file, folder or run dir) to continue exactly from."""
+    log = log or (lambda line: print(line, flush=True))   # one status line at a time, also into a pipe or file
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_root = run_dir / "checkpoints"
