@@ -121,3 +121,12 @@ def test_relative_sqlite_uri_and_data_made_absolute(tmp_path):
         **GOOD["base"], "data": "imgs"}}, cwd=tmp_path)
     assert sweep.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'runs.db'}"
     assert sweep.base["data"] == str((tmp_path / "imgs").resolve())
+
+
+def test_tracking_uri_from_the_environment_when_the_sweep_names_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.lab:5000")
+    assert parse_sweep(GOOD, cwd=tmp_path).tracking_uri == "http://mlflow.lab:5000"
+    assert parse_sweep(with_change("mlflow", {"tracking_uri": "http://other:5000"}), cwd=tmp_path).tracking_uri \
+        == "http://other:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert parse_sweep(GOOD, cwd=tmp_path).tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,13 +10,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from empgan.errors import UserError
+from empgan.tracking import resolve_tracking_uri
 
 CONNECT_TIMEOUT_S = 5.0
-
-
-def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The given URI, else $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db (MLflow 3's default)."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 def check_reachable(tracking_uri: str) -> None:

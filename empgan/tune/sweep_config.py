@@ -17,7 +17,7 @@
     seeds: [0, 1]                       # or a count: 2 -> [0, 1]
     resources: {cpu: 1, gpu: 0}         # per trial; fractional allowed
     max_failures: 2                     # restarts of a failed trial from its last checkpoint
-    mlflow: {tracking_uri: null, experiment: null}
+    mlflow: {tracking_uri: null, experiment: null}   # null: $MLFLOW_TRACKING_URI, else sqlite <cwd>/mlflow.db
     storage_path: null                  # Ray results; default <cwd>/ray_results
 """
 
@@ -31,7 +31,8 @@ from typing import Any, Optional
 
 from empgan.config import (TrainConfig, build_config, deep_merge, flatten, parse_overrides, read_yaml, to_dict,
                            unflatten)
-from empgan.errors import ConfigError, UserError
+from empgan.errors import ConfigError
+from empgan.tracking import resolve_tracking_uri
 
 DISTRIBUTIONS = ("choice", "grid", "int", "uniform", "loguniform")
 TOP_KEYS = ("name", "base", "search_space", "search", "scheduler", "objective", "seeds", "resources",
@@ -301,9 +302,7 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
     tracking_uri = ml.get("tracking_uri")
     if tracking_uri is not None and not isinstance(tracking_uri, str):
         raise _err(source, "mlflow.tracking_uri", tracking_uri, "must be a string URI (http://host:5000, sqlite:////abs/path.db)")
-    if isinstance(tracking_uri, str) and tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-        rel = tracking_uri[len("sqlite:///"):]
-        tracking_uri = f"sqlite:///{(cwd / rel).resolve()}"  # workers must not resolve it against their own cwd
+    tracking_uri = resolve_tracking_uri(tracking_uri, cwd)   # the YAML, else $MLFLOW_TRACKING_URI, else ./mlflow.db
     experiment = ml.get("experiment", name)
     if not isinstance(experiment, str) or not experiment:
         raise _err(source, "mlflow.experiment", experiment, "must be a non-empty string")
@@ -328,7 +327,7 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
                  search_seed=search_seed, num_samples=num_samples, max_concurrent=max_concurrent,
                  points_to_evaluate=points, optuna_storage=storage, scheduler=sched_type, grace_period=grace,
                  reduction_factor=reduction, max_t=max_t, metric=metric, mode=mode, seeds=seeds, cpu=cpu, gpu=gpu,
-                 max_failures=max_failures, tracking_uri=tracking_uri or f"sqlite:///{cwd / 'mlflow.db'}",
+                 max_failures=max_failures, tracking_uri=tracking_uri,
                  experiment=experiment, storage_path=storage_path)
 
 
