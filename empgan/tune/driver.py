@@ -51,9 +51,10 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
         return 0
     client = mlflow_runs.client_for(sweep.tracking_uri)
     experiment_id = mlflow_runs.ensure_experiment(client, sweep.experiment)
+    exp_dir = latest_sweep_dir(sweep) if resume else None
+    _connect_ray(sweep, address)   # refuses a file store on a cluster before this sweep writes any run or folder
 
     if resume:
-        exp_dir = latest_sweep_dir(sweep)
         state = json.loads((exp_dir / STATE_FILE).read_text())
         parent_run_id = state["parent_run_id"]
         client.update_run(parent_run_id, status="RUNNING")
@@ -74,7 +75,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
 
     failed = True
     try:
-        results = _fit(sweep, exp_dir, state, address, resume)
+        results = _fit(sweep, exp_dir, state, resume)
         failed = False
     finally:
         _close_runs(client, experiment_id, parent_run_id, failed)
@@ -82,18 +83,22 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
     return 0
 
 
-def _fit(sweep: Sweep, exp_dir: Path, state: dict, address: str | None, resume: bool):
+def _connect_ray(sweep: Sweep, address: str | None) -> None:
     import ray
+
+    # No --address: always a fresh local Ray ("local"), never an unrelated cluster that `ray start` left running here.
+    ray.init(address=address or "local", ignore_reinit_error=True,
+             include_dashboard=False if address is None else None, log_to_driver=True)
+    check_tracking_uri_for_cluster(sweep.tracking_uri, len([n for n in ray.nodes() if n["Alive"]]))
+
+
+def _fit(sweep: Sweep, exp_dir: Path, state: dict, resume: bool):
     from ray import tune
 
     from empgan.tune.callbacks import MilestonePrinter, MlflowTrialStatus
     from empgan.tune.search import build_scheduler, build_search
     from empgan.tune.trainable import SweepContext, run_trial
 
-    # No --address: always a fresh local Ray ("local"), never an unrelated cluster that `ray start` left running here.
-    ray.init(address=address or "local", ignore_reinit_error=True,
-             include_dashboard=False if address is None else None, log_to_driver=True)
-    check_tracking_uri_for_cluster(sweep.tracking_uri, len([n for n in ray.nodes() if n["Alive"]]))
     ctx = SweepContext(sweep=sweep, experiment_id=state["experiment_id"], parent_run_id=state["parent_run_id"],
                        git_sha=git_sha())
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": sweep.cpu, "gpu": sweep.gpu})
