@@ -29,8 +29,8 @@ from empgan.model import EMPGAN
 
 
 def step_fns(model: EMPGAN, batch: int, resolution: int, device: torch.device):
-    opt_d = torch.optim.Adam(model.d_trainable_parameters(), lr=2e-4, betas=(0, 0.99))
-    opt_g = torch.optim.Adam(model.g_trainable_parameters(), lr=2e-4, betas=(0, 0.99))
+    opt_d = torch.optim.Adam(model.d_trainable_parameters(), lr=2e-4, betas=(0.0, 0.99))
+    opt_g = torch.optim.Adam(model.g_trainable_parameters(), lr=2e-4, betas=(0.0, 0.99))
     real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1   # [B, 3, R, R]
 
     def d_step():
