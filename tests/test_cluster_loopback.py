@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from mlflow import MlflowClient
 
 from empgan.report import export_table
 from test_tune_sweep import REPO, finish, kill_session, session_pids, wait_for, write_sweep
+from mlflow_server import mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -150,34 +150,8 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real `mlflow server` on loopback (sqlite backend, artifacts served by the server itself)."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    with (root / "server.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-             "--artifacts-destination", str(root / "artifacts")],
-            env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=5).status == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server"), env=ENV) as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)       # the server and its workers: the session started above
-            proc.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        kill_sid(proc.pid)
-        proc.wait(timeout=30)
 
 
 def cluster_sweep(tmp_path: Path, name: str, tracking_uri: str, **over) -> Path:

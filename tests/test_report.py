@@ -2,14 +2,8 @@
 
 import csv
 import io
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,6 +16,7 @@ from empgan.config import build_config, flatten, to_dict
 from empgan.errors import UserError
 from empgan.report import export_table, print_table_for_sweep
 from empgan.report.histories import _per_run_rows, fetch_histories
+from mlflow_server import mlflow_server
 
 SHA1 = "0123abcd4567ef890123abcd4567ef890123abcd"
 BASE = {"resolution": 256, "total_kimg": 800, "milestones_kimg": [100, 200, 300, 400, 500, 600, 700, 800]}
@@ -311,31 +306,9 @@ def test_unreachable_stores_are_one_line_errors(tmp_path, capsys, monkeypatch):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()[-2000:]
-            time.sleep(0.5)
+    """A real `mlflow server` on loopback (sqlite backend, artifacts served by the server itself)."""
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)   # the server and its workers: the session started above
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.mark.slow
