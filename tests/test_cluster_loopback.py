@@ -21,7 +21,7 @@ import pytest
 from mlflow import MlflowClient
 
 from empgan.report import export_table
-from test_tune_sweep import REPO, finish, kill_session, session_pids, wait_for, write_sweep
+from test_tune_sweep import CHEAP_SPACE, REPO, finish, kill_session, session_pids, wait_for, write_sweep
 from mlflow_server import mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -157,6 +157,7 @@ def server(tmp_path_factory):
 def cluster_sweep(tmp_path: Path, name: str, tracking_uri: str, **over) -> Path:
     """4 tiny trials, 2 at a time (1 CPU each: one per node), no scheduler, into `tracking_uri`."""
     return write_sweep(tmp_path, name, scheduler={"type": "none"}, mlflow={"tracking_uri": tracking_uri},
+                       search_space=CHEAP_SPACE,
                        search={"algorithm": "optuna", "seed": 0, "num_samples": 4, "max_concurrent": 2},
                        resources={"cpu": 1, "gpu": 0}, **over)
 
