@@ -8,7 +8,9 @@ Every key can be overridden by dotted path: `--set emp_loss.hidden=512`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import yaml
 from empgan.errors import ConfigError, UserError
 
 BUILTIN_CONFIG_DIR = Path(__file__).parent / "configs"
+SCIENTIFIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")   # 2e-4, 1E5, .5e-3
 
 
 @dataclass
@@ -171,6 +174,8 @@ def _coerce(value, tp, key: str, source: str | None):
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            return float(value)                          # YAML 1.1 reads `2e-4` (no dot) as a string
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -245,7 +250,11 @@ def parse_overrides(items: list[str] | None) -> dict:
         if "=" not in item:
             raise UserError(f"--set '{item}': expected key=value (e.g. --set patch_num=4)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set '{item}': the value is not valid YAML ({getattr(exc, 'problem', exc)}); "
+                            "e.g. --set milestones_kimg=[1,2]") from None
         out = deep_merge(out, unflatten({key.strip(): value}))
     return out
 
@@ -268,7 +277,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def resolve_config_path(name: str) -> Path:
-    """A path, or the name of a shipped config (`pg`, `eg`, `tiny`) in empgan/configs/."""
+    """A path, or the name of a shipped config (`cpu_tiny`, `pg`, `eg`) in empgan/configs/."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
@@ -319,7 +328,15 @@ def validate(cfg: TrainConfig, source: str | None = None) -> None:
           f"is below eval.fid_min_samples ({cfg.eval.fid_min_samples}); FID from few samples is biased. "
           "Set eval.allow_few_fid_samples=true to allow it")
     check(cfg.tick_kimg > 0, "tick_kimg", "must be > 0")
-    check(cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda"), "device", "must be auto, cpu, cuda or cuda:N")
+    check(re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device) is not None, "device", "must be auto, cpu, cuda or cuda:N")
+    for key in ("total_kimg", "w", "prob", "optim.lr_g", "optim.lr_d", "emp_loss.eps", "emp_loss.inv_weight",
+                "emp_loss.tcr_weight", "divergence.fid_ceiling"):
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        check(math.isfinite(value), key, "must be a finite number")
+    check(0 <= cfg.optim.beta1 < 1, "optim.beta1", "must be in [0, 1)")
+    check(0 <= cfg.optim.beta2 < 1, "optim.beta2", "must be in [0, 1)")
     check(cfg.model.z_dim >= 1, "model.z_dim", "must be >= 1")
     check(cfg.model.ngf >= 1, "model.ngf", "must be >= 1")
     check(cfg.model.feature_resize >= 0, "model.feature_resize", "must be >= 0 (0 = native size)")

@@ -54,12 +54,24 @@ def test_dotted_overrides_reach_nested_keys_and_parse_yaml_scalars():
     ({"total_kimg": 1, "milestones_kimg": [2]}, "config key 'milestones_kimg' = [2.0]: must not exceed total_kimg"),
     ({"milestones_kimg": [1, 1]}, "config key 'milestones_kimg' = [1.0, 1.0]: must be strictly increasing"),
     ({"fid_samples": 100}, "config key 'fid_samples' = 100: is below eval.fid_min_samples (2048)"),
+    ({"device": "cudaX"}, "config key 'device' = 'cudaX': must be auto, cpu, cuda or cuda:N"),
+    ({"optim": {"beta1": 1.5}}, "config key 'optim.beta1' = 1.5: must be in [0, 1)"),
+    ({"total_kimg": float("inf")}, "config key 'total_kimg' = inf: must be a finite number"),
+    ({"optim": {"lr_g": float("inf")}}, "config key 'optim.lr_g' = inf: must be a finite number"),
 ])
 def test_bad_values_name_the_full_key_path(data, message):
     with pytest.raises(ConfigError) as info:
         build_config(data, "trial.yaml")
     assert str(info.value).startswith(f"trial.yaml: {message}"), str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_scientific_notation_without_a_dot_is_a_number():
+    # PyYAML (YAML 1.1) reads `2e-4` as a string; users type it that way in files and in --set.
+    cfg = load_config("cpu_tiny", ["optim.lr_g=2e-4", "optim.lr_d=1E-3"])
+    assert cfg.optim.lr_g == 2e-4 and cfg.optim.lr_d == 1e-3
+    with pytest.raises(ConfigError, match="'optim.lr_g' = '2e-4x': must be a number"):
+        load_config("cpu_tiny", ["optim.lr_g=2e-4x"])
 
 
 def test_bad_files_and_override_syntax(tmp_path):
@@ -74,6 +86,8 @@ def test_bad_files_and_override_syntax(tmp_path):
         load_config(tmp_path / "list.yaml")
     with pytest.raises(UserError, match="--set 'patch_num': expected key=value"):
         parse_overrides(["patch_num"])
+    with pytest.raises(UserError, match=r"--set 'milestones_kimg=\[1,2': the value is not valid YAML"):
+        parse_overrides(["milestones_kimg=[1,2"])
     with pytest.raises(UserError, match="neither a file nor a shipped config; shipped: cpu_tiny, eg, pg"):
         load_config("tiny")
 

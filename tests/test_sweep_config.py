@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from empgan.errors import ConfigError
 from empgan.tune.sweep_config import load_sweep, parse_sweep, trial_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,3 +131,11 @@ def test_tracking_uri_from_the_environment_when_the_sweep_names_none(tmp_path, m
         == "http://other:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert parse_sweep(GOOD, cwd=tmp_path).tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+
+
+def test_integer_keys_need_an_int_range_and_scientific_bounds_are_numbers(tmp_path):
+    with pytest.raises(ConfigError, match=r"search_space.len.uniform.*len must be an integer"):
+        parse_sweep(with_change("search_space/len", {"uniform": [16, 64]}), cwd=tmp_path)
+    sweep = parse_sweep(with_change("search_space/w", {"loguniform": ["1e-1", "2e1"]}), cwd=tmp_path)
+    (w,) = [d for d in sweep.dimensions if d.key == "w"]
+    assert w.values == [0.1, 20.0]

@@ -70,9 +70,15 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     file = find_checkpoint(path)
     try:
-        return torch.load(file, map_location=map_location, weights_only=True)
+        state = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt / truncated / not a checkpoint
-        raise UserError(f"checkpoint '{file}' cannot be read: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint '{file}' cannot be read: {first[:300]}") from None
+    missing = [k for k in ("config", "model", "G_ema", "counters") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise UserError(f"'{file}' is not an empgan checkpoint (no {', '.join(missing)}); "
+                        "expected a checkpoint.pt written by empgan train or a sweep")
+    return state
 
 
 def check_resume_config(saved: dict, cfg: TrainConfig, file: str) -> None:

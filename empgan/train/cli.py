@@ -11,7 +11,7 @@ from empgan.config import build_config, deep_merge, load_config, parse_overrides
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train one trial (milestones, FID, checkpoints) without Ray")
-    p.add_argument("config", nargs="?", help="trial YAML or a shipped config name (pg, eg, tiny); "
+    p.add_argument("config", nargs="?", help="trial YAML or a shipped config name (cpu_tiny, pg, eg); "
                                              "optional with --resume (the checkpoint's config is used)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key by dotted path, e.g. --set patch_num=4 (repeatable)")

@@ -20,6 +20,7 @@ import torch
 
 from empgan.config import TrainConfig, dump_yaml, to_dict
 from empgan.data import load_image_set
+from empgan.errors import UserError
 from empgan.metrics.fid import FIDEvaluator, generator_sampler
 from empgan.metrics.frechet import frechet_distance
 from empgan.model import EMPGAN
@@ -47,7 +48,11 @@ class TrialOutcome:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise UserError(f"config key 'device' = {name!r}: no such CUDA device here "
+                        f"({torch.cuda.device_count()} visible); use auto or cpu")
+    return device
 
 
 def peak_memory_gb(device: torch.device) -> float:

@@ -49,9 +49,12 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
     if dry_run:
         print(describe(sweep))
         return 0
+    exp_dir = latest_sweep_dir(sweep) if resume else None       # before anything is written
+    if sweep.tracking_uri.startswith(("http://", "https://")):
+        from empgan.report.source import check_reachable
+        check_reachable(sweep.tracking_uri)                       # one line in seconds, not a hang in MLflow's retries
     client = mlflow_runs.client_for(sweep.tracking_uri)
     experiment_id = mlflow_runs.ensure_experiment(client, sweep.experiment)
-    exp_dir = latest_sweep_dir(sweep) if resume else None
     _connect_ray(sweep, address)   # refuses a file store on a cluster before this sweep writes any run or folder
 
     if resume:

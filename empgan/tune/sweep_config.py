@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from empgan.config import (TrainConfig, build_config, deep_merge, flatten, parse_overrides, read_yaml, to_dict,
+from empgan.config import (SCIENTIFIC, TrainConfig, build_config, deep_merge, flatten, parse_overrides, read_yaml, to_dict,
                            unflatten)
 from empgan.errors import ConfigError
 from empgan.tracking import resolve_tracking_uri
@@ -112,6 +112,8 @@ def _mapping(source: str, key: str, value, allowed_keys: tuple) -> dict:
 
 
 def _number(source: str, key: str, value, *, integer=False, minimum=None, exclusive=False) -> float:
+    if not integer and isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+        value = float(value)                                   # YAML 1.1 reads `1e-4` (no dot) as a string
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if not ok_type or isinstance(value, bool):
         raise _err(source, key, value, "must be an integer" if integer else "must be a number")
@@ -160,7 +162,9 @@ def _dimension(source: str, key: str, spec, base: dict, valid_keys: set[str]) ->
             raise _err(source, f"{where}.{kind}", values, "is empty or inverted: needs lo < hi")
         if kind == "loguniform" and lo <= 0:
             raise _err(source, f"{where}.{kind}", values, "needs lo > 0 for a log scale")
-        probe = [lo, hi] if kind != "int" else [int(lo), int(hi)]
+        values = [lo, hi]
+        # An interior non-integer point too: an integer key (len, patch_num) needs an {int: [lo, hi]} range.
+        probe = [lo, hi, lo + (hi - lo) / math.pi] if kind != "int" else [int(lo), int(hi)]
     else:
         if len(set(map(repr, values))) != len(values):
             raise _err(source, f"{where}.{kind}", values, "has repeated values")
