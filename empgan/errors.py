@@ -14,3 +14,9 @@ class ConfigError(UserError):
         self.key, self.value, self.allowed, self.source = key, value, allowed, source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}config key '{key}' = {value!r}: {allowed}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line UserErrors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

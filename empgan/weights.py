@@ -27,7 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 # Where FID looks for Inception is defined once, by the FID code; this command fills the same places.
 from empgan.metrics.inception_weights import CLEANFID_INCEPTION_PATH, ENV_WEIGHTS_DIR, INCEPTION_FILENAME
 from empgan.metrics.inception_weights import file_sha1 as sha1_of
@@ -100,7 +100,7 @@ def check_feature_weights(path: Path, name: str) -> None:
     try:
         timm.models.load_checkpoint(timm.create_model(name, pretrained=False), str(path), strict=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise UserError(f"'{path}': not loadable as {name} weights ({first[:300]})") from None
 
 

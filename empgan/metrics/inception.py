@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from cleanfid.resize import build_resizer
 
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
@@ -42,8 +42,7 @@ def load_inception_layers(path: Path, device: torch.device | str) -> torch.nn.Mo
         try:
             module = torch.jit.load(str(path), map_location=device)
         except RuntimeError as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"FID weights '{path}': not a loadable TorchScript file ({first_line})") from None
+            raise UserError(f"FID weights '{path}': not a loadable TorchScript file ({first_line(exc)})") from None
     return _inception_layers(module, path).eval()
 
 

@@ -15,7 +15,7 @@ from typing import Optional
 import timm
 from torch import nn
 
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 
 WEIGHTS_DIR_ENV = "EMPGAN_WEIGHTS_DIR"
 WEIGHTS_SUFFIXES = (".safetensors", ".pth")
@@ -52,8 +52,7 @@ def create_backbone(feature_net: str, pretrained: bool, feature_weights: Optiona
         try:
             timm.models.load_checkpoint(model, str(path), strict=True)
         except Exception as exc:  # noqa: BLE001 -- any unreadable or mismatching file is the user's to fix
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"weights file '{path}' is not a state dict of '{feature_net}': {first_line[:300]}") from None
+            raise UserError(f"weights file '{path}' is not a state dict of '{feature_net}': {first_line(exc)[:300]}") from None
         return model
     try:
         return timm.create_model(feature_net, pretrained=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from empgan.config import build_config, resume_differences, TrainConfig
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -72,7 +72,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         state = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt / truncated / not a checkpoint
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise UserError(f"checkpoint '{file}' cannot be read: {first[:300]}") from None
     missing = [k for k in ("config", "model", "G_ema", "counters") if not isinstance(state, dict) or k not in state]
     if missing:
