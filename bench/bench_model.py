@@ -1,78 +1,103 @@
-"""Forward+backward time of one D step and one G step, PG against EG (patch_num 1, 2, 4, 8), and projector sizes.
+"""Train-step time, FLOPs and peak memory of PG against EG (patch_num 1, 2, 4, 8) at several sizes; projector sizes.
 
-    .venv/bin/python bench/bench_model.py [--sizes 64,256] [--patches 1,2,4,8] [--batch 8] [--repeat 3]
-                                          [--threads N] [--device cpu] [--append docs/benchmarks.md]
+    .venv/bin/python bench/bench_model.py [--sizes 32,64,256] [--batches 16,8,8] [--patches 1,2,4,8]
+                                          [--repeat 3] [--threads N] [--device cpu|cuda]
+                                          [--set perf.channels_last=false ...] [--append docs/benchmarks.md]
 
-Each step is timed as the trainer runs it (zero_grad, loss, backward, optimiser step), median of
-`--repeat` after one warm-up step. The floating-point operations of each step are counted with
-torch's FlopCounterMode, so the EG/PG time ratio can be compared with the EG/PG FLOP ratio.
-The networks are the shipped ones at their defaults (feature network fed at 224 px below 224,
-native at 256), with random weights (`pretrained: false`: the same cost as ImageNet weights).
+Every (size, model) cell runs in a fresh subprocess (so peak memory is its own), builds the shipped
+model at its defaults (feature network fed at 224 px below 224, native at 256) with random weights
+(`pretrained: false`: the same cost as ImageNet weights), and times the D step and the G step
+exactly as the trainer runs them (`empgan.train.step.TrainStep`: zero_grad, loss, backward, Adam),
+median of `--repeat` after one warm-up iteration. FLOPs of each step come from torch's
+FlopCounterMode. Peak memory: CUDA max_memory_allocated over the timed steps, or on CPU the peak
+resident set size of the process (ru_maxrss) and its growth over the steps (activations, gradients,
+Adam state) above the resident size before the first step.
+`excess` = (time EG/PG) / (FLOP EG/PG) - 1: the time EG spends beyond its extra arithmetic.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import empgan  # noqa: F401  (sets the allocator environment before torch is imported)
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from empgan.config import build_config
+from empgan.config import build_config, deep_merge, parse_overrides
 from empgan.model import EMPGAN
+from empgan.train.step import TrainStep
 
 
-def step_fns(model: EMPGAN, batch: int, resolution: int, device: torch.device):
-    opt_d = torch.optim.Adam(model.d_trainable_parameters(), lr=2e-4, betas=(0.0, 0.99))
-    opt_g = torch.optim.Adam(model.g_trainable_parameters(), lr=2e-4, betas=(0.0, 0.99))
-    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1   # [B, 3, R, R]
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    def d_step():
-        opt_d.zero_grad(set_to_none=True)
-        loss, _ = model.d_loss(real, torch.randn(batch, model.z_dim, device=device))
-        loss.backward()
-        opt_d.step()
 
-    def g_step():
-        opt_g.zero_grad(set_to_none=True)
-        loss, _ = model.g_loss(torch.randn(batch, model.z_dim, device=device))
-        loss.backward()
-        opt_g.step()
-
-    return d_step, g_step
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def median_ms(fn, repeat: int, device: torch.device) -> float:
-    fn()                                                   # warm-up
     times = []
     for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync(device)
         start = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync(device)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
 
-def flops(fn) -> int:
+def count_flops(fn) -> int:
     counter = FlopCounterMode(display=False)
     with counter:
         fn()
     return counter.get_total_flops()
 
 
-def model_for(kind: str, patch_num: int, resolution: int, batch: int, device: torch.device) -> EMPGAN:
+def cell_config(kind: str, patch_num: int, resolution: int, batch: int, device: str, overrides: dict):
     over = {"resolution": resolution, "batch": batch, "pretrained": False, "patch_num": patch_num,
-            "emp": kind == "EG", "prob": 1 if kind == "EG" else 0}
-    return EMPGAN(build_config(over)).to(device).train()
+            "emp": kind == "EG", "prob": 1 if kind == "EG" else 0, "device": device}
+    return build_config(deep_merge(over, overrides))
+
+
+def run_cell(kind: str, patch_num: int, resolution: int, batch: int, repeat: int, device_name: str,
+             overrides: dict) -> dict:
+    """One (size, model) cell, in this process: times, FLOPs and memory of the D and G steps."""
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    cfg = cell_config(kind, patch_num, resolution, batch, device_name, overrides)
+    model = EMPGAN(cfg).to(device).train()
+    step = TrainStep(model, cfg, device)
+    real = torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1   # [B, 3, R, R]
+    d_step = lambda: step.d_step(real, torch.randn(batch, model.z_dim, device=device))  # noqa: E731
+    g_step = lambda: step.g_step(torch.randn(batch, model.z_dim, device=device))        # noqa: E731
+
+    sync(device)
+    rss_before = rss_bytes()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        allocated_before = torch.cuda.memory_allocated(device)
+    d_step(), g_step()                                                      # warm-up (and compile)
+    d_ms, g_ms = median_ms(d_step, repeat, device), median_ms(g_step, repeat, device)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+        memory = {"peak_gb": peak / 2**30, "step_peak_gb": (peak - allocated_before) / 2**30}
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024        # Linux: KiB
+        memory = {"peak_gb": peak / 2**30, "step_peak_gb": (peak - rss_before) / 2**30}
+    return {"d_ms": d_ms, "g_ms": g_ms, "d_flops": count_flops(d_step), "g_flops": count_flops(g_step), **memory}
 
 
 def projector_params(resolution: int, reduce: bool, length: int = 32, hidden: int | None = None) -> int:
@@ -82,41 +107,65 @@ def projector_params(resolution: int, reduce: bool, length: int = 32, hidden: in
     return sum(p.numel() for p in EMPGAN(build_config(over)).projector.parameters())
 
 
+def machine_name(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
+    return f"{platform.machine()} {os.cpu_count()} CPUs, {threads} torch threads"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="64,256")
+    parser.add_argument("--sizes", default="32,64,256")
+    parser.add_argument("--batches", default="16,8,8", help="batch per size, in the order of --sizes")
     parser.add_argument("--patches", default="1,2,4,8")
-    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every cell, e.g. perf.channels_last=false")
     parser.add_argument("--append", type=Path, help="append the table to this Markdown file")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)                  # internal: KIND,PATCH,SIZE,BATCH
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    overrides = parse_overrides(args.overrides)
+    if args.cell:
+        kind, patch, size, batch = args.cell.split(",")
+        print(json.dumps(run_cell(kind, int(patch), int(size), int(batch), args.repeat, args.device, overrides)))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
+    if len(batches) != len(sizes):
+        parser.error(f"--batches has {len(batches)} entries for {len(sizes)} sizes")
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads")
-    lines = [f"### bench_model: D and G step, batch {args.batch} ({datetime.date.today()}, {machine}, torch {torch.__version__})",
-             "", "`" + " ".join(["python", *sys.argv]) + "`", "",
-             "| size | model | D step ms | G step ms | D+G ms | D+G GFLOP | time EG/PG | FLOP EG/PG |",
-             "|---:|:---|---:|---:|---:|---:|---:|---:|"]
+    title = (f"### bench_model: train steps ({datetime.date.today()}, {machine_name(device, torch.get_num_threads())}, "
+             f"torch {torch.__version__}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE')})")
+    lines = [title, "", "`" + " ".join(["python", *sys.argv]) + "`", "",
+             "| size | batch | model | D ms | G ms | D GFLOP | G GFLOP | ms/kimg | img/s | peak GB | step peak GB "
+             "| time EG/PG | FLOP EG/PG | excess |",
+             "|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
-    for resolution in (int(s) for s in args.sizes.split(",")):
-        base_ms = base_flops = None
+    passthrough = ["--repeat", str(args.repeat), "--device", args.device]
+    passthrough += ["--threads", str(args.threads)] if args.threads else []
+    for item in args.overrides:
+        passthrough += ["--set", item]
+    for size, batch in zip(sizes, batches):
+        base = None
         for kind, patch in [("PG", 1)] + [("EG", int(p)) for p in args.patches.split(",")]:
-            model = model_for(kind, patch, resolution, args.batch, device)
-            d_step, g_step = step_fns(model, args.batch, resolution, device)
-            d_ms, g_ms = median_ms(d_step, args.repeat, device), median_ms(g_step, args.repeat, device)
-            total_flops = flops(d_step) + flops(g_step)
-            base_ms, base_flops = base_ms or d_ms + g_ms, base_flops or total_flops
+            out = subprocess.run([sys.executable, __file__, "--cell", f"{kind},{patch},{size},{batch}", *passthrough],
+                                 check=True, capture_output=True, text=True).stdout
+            cell = json.loads(out.strip().splitlines()[-1])
+            ms, flops = cell["d_ms"] + cell["g_ms"], cell["d_flops"] + cell["g_flops"]
+            base = base or (ms, flops)
+            time_ratio, flop_ratio = ms / base[0], flops / base[1]
             name = "PG" if kind == "PG" else f"EG patch {patch}"
-            line = (f"| {resolution} | {name} | {d_ms:.0f} | {g_ms:.0f} | {d_ms + g_ms:.0f} | {total_flops / 1e9:.1f} | "
-                    f"{(d_ms + g_ms) / base_ms:.2f} | {total_flops / base_flops:.2f} |")
+            line = (f"| {size} | {batch} | {name} | {cell['d_ms']:.0f} | {cell['g_ms']:.0f} | {cell['d_flops'] / 1e9:.1f} | "
+                    f"{cell['g_flops'] / 1e9:.1f} | {ms / batch * 1000:.0f} | {batch / ms * 1000:.2f} | "
+                    f"{cell['peak_gb']:.2f} | {cell['step_peak_gb']:.2f} | {time_ratio:.2f} | {flop_ratio:.2f} | "
+                    f"{time_ratio / flop_ratio - 1:+.0%} |")
             lines.append(line)
             print(line, flush=True)
-            del model
     lines += ["", "| projector at 256 px, len 32 | hidden 1024 (default) | hidden 4096 (EMP-SSL) |", "|:---|---:|---:|"]
     for reduce in (False, True):
         counts = [projector_params(256, reduce), projector_params(256, reduce, hidden=4096)]

@@ -87,6 +87,13 @@ class DivergenceConfig:
 
 
 @dataclass
+class PerfConfig:
+    channels_last:  bool = True                     # NHWC activations and weights in G and D (oneDNN on CPU, tensor cores on GPU)
+    autocast:       Literal["off", "bf16"] = "off"  # bf16 autocast of the G and D forwards; losses and EMP in fp32
+    compile:        bool = False                    # torch.compile G and the feature network in place; eager if it fails
+
+
+@dataclass
 class TrainConfig:
     data:           str = "builtin:digits"          # folder, zip, prepared set, or builtin:digits
     resolution:     int = 32                        # power of two, 32 .. 1024
@@ -111,6 +118,7 @@ class TrainConfig:
     eval:           EvalConfig = field(default_factory=EvalConfig)
     checkpoint:     CheckpointConfig = field(default_factory=CheckpointConfig)
     divergence:     DivergenceConfig = field(default_factory=DivergenceConfig)
+    perf:           PerfConfig = field(default_factory=PerfConfig)
 
     @property
     def model_kind(self) -> str:
@@ -120,7 +128,7 @@ class TrainConfig:
 
 # Keys a resume may change: schedule length and evaluation, never the model or the optimisation.
 RESUME_MUTABLE_PREFIXES = ("total_kimg", "milestones_kimg", "fid_samples", "tick_kimg", "device",
-                           "eval.", "checkpoint.", "divergence.")
+                           "eval.", "checkpoint.", "divergence.", "perf.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,23 +25,50 @@ def test_stages_channels_and_strides(feature_network):
     assert [tuple(m.shape) for m in maps] == [(2, 24, 16, 16), (2, 40, 8, 8), (2, 112, 4, 4), (2, 320, 2, 2)]
 
 
-def test_stages_equal_timm_feature_extraction(feature_network):
+def randomised_backbone(seed: int = 0) -> torch.nn.Module:
+    """tf_efficientnet_lite0 with random weights and random BatchNorm statistics (ImageNet-like, not identity)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+            module.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.1)
+            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=gen) * 0.2)
+    return backbone.eval()
+
+
+def test_stages_equal_timm_feature_extraction_with_batchnorm_folded():
+    backbone = randomised_backbone()
     reference = timm.create_model("tf_efficientnet_lite0", pretrained=False, features_only=True, out_indices=(1, 2, 3, 4))
-    state = {}
-    for k, stage in enumerate(feature_network.stages):
-        for name, value in stage.state_dict().items():
-            index, rest = name.split(".", 1)
-            if k == 0 and int(index) < 2:
-                state[f"{['conv_stem', 'bn1'][int(index)]}.{rest}"] = value
-            else:
-                first_block = [0, 2, 3, 5][k]
-                state[f"blocks.{first_block + int(index) - (2 if k == 0 else 0)}.{rest}"] = value
-    reference.load_state_dict(state, strict=True)
+    missing, unexpected = reference.load_state_dict(backbone.state_dict(), strict=False)
+    assert not missing and set(unexpected) == {"conv_head.weight", "bn2.weight", "bn2.bias", "bn2.running_mean",
+                                               "bn2.running_var", "bn2.num_batches_tracked", "classifier.weight",
+                                               "classifier.bias"}
     reference.eval()
-    x = torch.randn(2, 3, 64, 64)
+    ours = FeatureNetwork("tf_efficientnet_lite0", backbone=backbone)
+    # The three frozen stages have no BatchNorm left (folded into their convs); the last stage keeps its 15.
+    early_bns = [m for stage in ours.stages[:-1] for m in stage.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    last_bns = [m for m in ours.last_stage.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert (len(early_bns), len(last_bns)) == (0, 15)
+    x = torch.randn(2, 3, 64, 64)                                              # [2, 3, 64, 64]
     with torch.no_grad():
-        for ours, theirs in zip(feature_network(x), reference(x)):
-            torch.testing.assert_close(ours, theirs)
+        for k, (mine, theirs) in enumerate(zip(ours(x), reference(x))):
+            assert mine.shape == theirs.shape, k
+            torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4 * float(theirs.abs().max()))
+
+
+def test_batchnorm_folding_keeps_channels_last_features_equal():
+    ours = FeatureNetwork("tf_efficientnet_lite0", backbone=randomised_backbone(1))
+    x = torch.randn(3, 3, 96, 96)
+    with torch.no_grad():
+        plain = ours(x)
+        nhwc = ours.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    for a, b in zip(plain, nhwc):
+        assert b.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
 
 
 def test_feature_network_is_frozen_and_stays_in_eval_mode(feature_network):

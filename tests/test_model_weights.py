@@ -27,11 +27,15 @@ def offline_without_cache(monkeypatch, tmp_path):
 
 
 def assert_loaded(network: FeatureNetwork, state: dict) -> None:
+    # The frozen stages carry their BatchNorm folded in: W * gamma / sqrt(running_var + eps), eps 1e-3.
+    scale = state["bn1.weight"] * (state["bn1.running_var"] + 1e-3).rsqrt()    # [32]
     stem = network.stages[0][0]
-    torch.testing.assert_close(stem.weight, state["conv_stem.weight"], rtol=0, atol=0)
-    last_conv = network.last_stage[-1][-1].conv_pwl
-    torch.testing.assert_close(last_conv.weight, state["blocks.6.0.conv_pwl.weight"], rtol=0, atol=0)
-    torch.testing.assert_close(network.stages[1][0][0].bn1.running_var, state["blocks.2.0.bn1.running_var"])
+    torch.testing.assert_close(stem.weight, state["conv_stem.weight"] * scale[:, None, None, None])
+    torch.testing.assert_close(stem.bias, state["bn1.bias"] - state["bn1.running_mean"] * scale)
+    # The last stage (trainable by EMP) keeps its weights and BatchNorms as loaded.
+    last_block = network.last_stage[-1][-1]
+    torch.testing.assert_close(last_block.conv_pwl.weight, state["blocks.6.0.conv_pwl.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(last_block.bn3.running_var, state["blocks.6.0.bn3.running_var"], rtol=0, atol=0)
 
 
 def test_pretrained_without_weights_offline_names_the_fix(offline_without_cache):
@@ -59,7 +63,8 @@ def test_pretrained_false_ignores_weight_files(tmp_path, saved_state, monkeypatc
     torch.save(saved_state, tmp_path / f"{NET}.pth")
     monkeypatch.setenv("EMPGAN_WEIGHTS_DIR", str(tmp_path))
     network = FeatureNetwork(NET, pretrained=False)
-    assert not torch.equal(network.stages[0][0].weight, saved_state["conv_stem.weight"])
+    last_conv = network.last_stage[-1][-1].conv_pwl                           # not folded: compared as loaded
+    assert not torch.equal(last_conv.weight, saved_state["blocks.6.0.conv_pwl.weight"])
 
 
 def test_missing_weights_file_is_a_user_error(tmp_path):

@@ -12,6 +12,8 @@ heads only: the deepest map is detached before the projections, so a last stage 
 learns from EMP alone.
 G step: D is frozen (no parameter of D, the projector or the feature network requires grad) and
 G gets the gradients of the hinge loss (plus EMP on its views with `emp_loss.on_fake`) through D.
+Weights and activations are channels_last with `perf.channels_last`; under bf16 autocast
+(`perf.autocast`, set up by the trainer) the logits and the EMP loss are still computed in fp32.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class EMPGAN(nn.Module):
         self.emp_eps = cfg.emp_loss.eps
         self.emp_inv_weight = cfg.emp_loss.inv_weight
         self.emp_tcr_weight = cfg.emp_loss.tcr_weight
+        self.memory_format = torch.channels_last if cfg.perf.channels_last else torch.contiguous_format
 
         self.G = Generator.from_config(cfg)
         self.z_dim = self.G.z_dim
@@ -52,6 +55,7 @@ class EMPGAN(nn.Module):
             diffaugment     = cfg.augment.diffaugment,
             resolution      = cfg.resolution,
             feature_resize  = cfg.model.feature_resize,
+            memory_format   = self.memory_format,
         )
         self.D = ProjectedDiscriminator(
             input_size      = self.views.output_size,
@@ -66,6 +70,7 @@ class EMPGAN(nn.Module):
             out_len         = cfg.len,
             reduce_channels = cfg.emp_loss.reduce_channels if cfg.proj_reduce else None,
         ) if cfg.emp else None
+        self.to(memory_format=self.memory_format)                             # 4-D weights only
 
     # ---- parameters ------------------------------------------------------------------------------
 
@@ -90,9 +95,10 @@ class EMPGAN(nn.Module):
 
     def _emp(self, deepest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Deepest maps of V x B views [V * B, C, H, W] -> (L_EMP, TCR, invariance)."""
-        z = self.projector(deepest)                                            # [V * B, len]
+        z = self.projector(deepest).float()                                    # [V * B, len]
         z = z.reshape(self.patch_num, -1, z.shape[1])                          # [V, B, len]
-        return emp_loss(z, self.emp_eps, self.emp_inv_weight, self.emp_tcr_weight)
+        with torch.autocast(z.device.type, enabled=False):                     # logdet of the Gram matrix in fp32
+            return emp_loss(z, self.emp_eps, self.emp_inv_weight, self.emp_tcr_weight)
 
     def d_loss(self, real: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """real [B, 3, R, R] in [-1, 1], z [B, z_dim] -> (w * hinge + L_EMP(real views), stats)."""
@@ -115,8 +121,8 @@ class EMPGAN(nn.Module):
             real_deepest = deepest[:n_real]
         with torch.no_grad():
             projected = self.D.projection(maps + [deepest])
-        logits_real = self.D.heads([x[:n_real] for x in projected])           # [V * B, L]
-        logits_fake = self.D.heads([x[n_real:] for x in projected])           # [V * B, L]
+        logits_real = self.D.heads([x[:n_real] for x in projected]).float()   # [V * B, L]
+        logits_fake = self.D.heads([x[n_real:] for x in projected]).float()   # [V * B, L]
         d_real, d_fake = hinge_d_real(logits_real), hinge_d_fake(logits_fake)
         loss = self.w * (d_real + d_fake)
 
@@ -134,7 +140,7 @@ class EMPGAN(nn.Module):
         self._train_side(d_step=False)
         fake_views = self.views(self.G(z))                                     # [V * B, 3, S, S]
         maps = self.D.feature_network(fake_views)
-        g_hinge = hinge_g(self.D.logits(maps))
+        g_hinge = hinge_g(self.D.logits(maps).float())
         loss, emp = g_hinge, torch.zeros((), device=z.device)
         if self.emp_on_fake:
             emp, _, _ = self._emp(maps[-1])

@@ -6,18 +6,23 @@ from timm's `feature_info` (its last four entries), so any timm network of the E
 MobileNet family (conv_stem, bn1, blocks) works. Images go in as they are ([-1, 1], no ImageNet
 normalisation), as in Projected GAN. The network is always in eval mode (BatchNorm running
 statistics) and its parameters never require grad here; only the last stage may be made trainable
-by the EMP loss, which the composite model switches on and off.
+by the EMP loss, which the composite model switches on and off. The BatchNorms of the three
+frozen early stages are folded into their convolutions (batchnorm_folding.py); the last stage keeps
+its BatchNorms, whose affine parameters EMP may train.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+import warnings
 from typing import Optional
 
 import torch
 from torch import nn
 
 from empgan.errors import ConfigError
+from empgan.model.batchnorm_folding import fold_batchnorm
 from empgan.model.pretrained_weights import create_backbone
 
 NUM_STAGES = 4
@@ -25,9 +30,10 @@ NUM_STAGES = 4
 
 class FeatureNetwork(nn.Module):
     def __init__(self, feature_net: str = "tf_efficientnet_lite0", pretrained: bool = True,
-                 feature_weights: Optional[str] = None):
+                 feature_weights: Optional[str] = None, backbone: Optional[nn.Module] = None):
+        """`backbone`: an already built timm network of `feature_net` (default: create it with its weights)."""
         super().__init__()
-        backbone = create_backbone(feature_net, pretrained, feature_weights)
+        backbone = backbone if backbone is not None else create_backbone(feature_net, pretrained, feature_weights)
         info = list(backbone.feature_info)[-NUM_STAGES:]
         block_ends = [re.fullmatch(r"blocks\.(\d+)", entry["module"]) for entry in info]
         if not all(hasattr(backbone, name) for name in ("conv_stem", "bn1", "blocks")) or not all(block_ends):
@@ -43,6 +49,24 @@ class FeatureNetwork(nn.Module):
         self.strides = [entry["reduction"] for entry in info]                  # e.g. [4, 8, 16, 32]
         self.requires_grad_(False)
         self.eval()
+        self._fold_early_batchnorms(feature_net)
+
+    @torch.no_grad()
+    def _fold_early_batchnorms(self, feature_net: str) -> None:
+        """Fold the frozen stages' BatchNorms, checked against the unfolded stages on a probe input."""
+        unfolded = copy.deepcopy(self.stages[:-1])
+        for stage in self.stages[:-1]:
+            fold_batchnorm(stage)
+        probe = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))   # [2, 3, 64, 64]
+        x_ref, x_new = probe, probe
+        for ref_stage, new_stage in zip(unfolded, self.stages[:-1]):
+            x_ref, x_new = ref_stage(x_ref), new_stage(x_new)
+            if not torch.allclose(x_ref, x_new, rtol=1e-3, atol=1e-4 * max(1.0, float(x_ref.abs().max()))):
+                warnings.warn(f"{feature_net}: folding BatchNorm into the convolutions changed the features; "
+                              "running its BatchNorms unfolded")
+                for index, stage in enumerate(unfolded):
+                    self.stages[index] = stage
+                return
 
     @property
     def last_stage(self) -> nn.Module:

@@ -29,6 +29,7 @@ from empgan.train.checkpoint import (check_resume_config, checkpoint_dir_name, c
 from empgan.train.divergence import DivergenceMonitor
 from empgan.train.ema import ema_beta, make_ema, update_ema
 from empgan.train.grid import save_grid
+from empgan.train.step import TrainStep
 
 # report(metrics, checkpoint_dir): called once per milestone, and once more when a trial diverges between milestones.
 ReportFn = Callable[[dict, Optional[str]], None]
@@ -97,9 +98,8 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
     images = image_set.images                                              # [N, 3, R, R] uint8 (CPU)
     model = EMPGAN(cfg).to(device)
     G_ema = make_ema(model.G)
-    betas = (cfg.optim.beta1, cfg.optim.beta2)
-    opt_g = torch.optim.Adam(model.g_trainable_parameters(), lr=cfg.optim.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(model.d_trainable_parameters(), lr=cfg.optim.lr_d, betas=betas)
+    step = TrainStep(model, cfg, device)
+    opt_g, opt_d = step.opt_g, step.opt_d
     fid_eval = FIDEvaluator(weights=cfg.eval.fid_weights, device=device, batch=cfg.eval.fid_batch,
                             cache_dir=cfg.eval.cache_dir)
     real_mu, real_sigma = fid_eval.real_stats(image_set, max_images=cfg.eval.fid_real_images)
@@ -166,17 +166,8 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
             if cfg.augment.mirror:
                 flip = torch.rand(cfg.batch, generator=data_rng) < 0.5        # [B]
                 real = torch.where(flip.to(device)[:, None, None, None], real.flip(3), real)
-            z = torch.randn(cfg.batch, model.z_dim, device=device)             # [B, z_dim]
-            opt_d.zero_grad(set_to_none=True)
-            d_total, d_stats = model.d_loss(real, z)
-            d_total.backward()
-            opt_d.step()
-
-            z = torch.randn(cfg.batch, model.z_dim, device=device)             # [B, z_dim]
-            opt_g.zero_grad(set_to_none=True)
-            g_total, g_stats = model.g_loss(z)
-            g_total.backward()
-            opt_g.step()
+            d_stats = step.d_step(real, torch.randn(cfg.batch, model.z_dim, device=device))
+            g_stats = step.g_step(torch.randn(cfg.batch, model.z_dim, device=device))
 
             cur_nimg += cfg.batch
             update_ema(G_ema, model.G, ema_beta(cfg.batch, cur_nimg, ema_half_life, cfg.optim.ema_rampup))
