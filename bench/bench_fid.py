@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import empgan  # noqa: F401  (sets the allocator environment before torch is imported)
 import numpy as np
 import scipy.linalg
 import torch
@@ -27,9 +28,7 @@ from empgan.config import build_config
 from empgan.metrics.fid import FIDEvaluator, generator_sampler
 from empgan.metrics.frechet import frechet_distance
 from empgan.model import EMPGAN
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import step_fns  # noqa: E402  (the same timed steps as bench_model)
+from empgan.train.step import TrainStep
 
 TARGET_SAMPLES, TARGET_KIMG = 10_000, 100
 
@@ -42,13 +41,20 @@ def fid_seconds(model: EMPGAN, samples: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def train_seconds_per_kimg(model: EMPGAN, batch: int, resolution: int, steps: int, device: torch.device) -> float:
-    d_step, g_step = step_fns(model, batch, resolution, device)
-    d_step(), g_step()                                                                 # warm-up
+def train_seconds_per_kimg(model: EMPGAN, cfg, steps: int, device: torch.device) -> float:
+    """The trainer's iteration (TrainStep: D step + G step), timed after a warm-up iteration."""
+    step = TrainStep(model, cfg, device)
+    batch = cfg.batch
+    real = torch.rand(batch, 3, cfg.resolution, cfg.resolution, device=device) * 2 - 1   # [B, 3, R, R]
+
+    def iteration():
+        step.d_step(real, torch.randn(batch, model.z_dim, device=device))
+        step.g_step(torch.randn(batch, model.z_dim, device=device))
+
+    iteration()                                                                        # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        d_step()
-        g_step()
+        iteration()
     return (time.perf_counter() - start) / (steps * batch) * 1000
 
 
@@ -89,7 +95,7 @@ def main() -> None:
                             "patch_num": 4, "prob": 1})
         model = EMPGAN(cfg).to(device).train()
         t_fid = fid_seconds(model, args.samples, device) * TARGET_SAMPLES / args.samples
-        t_kimg = train_seconds_per_kimg(model, args.batch, resolution, args.train_steps, device)
+        t_kimg = train_seconds_per_kimg(model, cfg, args.train_steps, device)
         line = (f"| {resolution} | {t_fid * args.samples / TARGET_SAMPLES:.1f} | {t_fid:.0f} | {t_kimg:.1f} | "
                 f"{t_kimg * TARGET_KIMG:.0f} | {t_fid / (t_kimg * TARGET_KIMG):.1%} |")
         lines.append(line)

@@ -8,6 +8,7 @@ to on `--resume`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -90,7 +91,9 @@ def _connect_ray(sweep: Sweep, address: str | None) -> None:
     import ray
 
     # No --address: always a fresh local Ray ("local"), never an unrelated cluster that `ray start` left running here.
-    ray.init(address=address or "local", ignore_reinit_error=True,
+    # Trial workers get the driver's allocator setting (see empgan/__init__.py) before they import torch.
+    runtime_env = {"env_vars": {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE", "1")}}
+    ray.init(address=address or "local", ignore_reinit_error=True, runtime_env=runtime_env,
              include_dashboard=False if address is None else None, log_to_driver=True)
     check_tracking_uri_for_cluster(sweep.tracking_uri, len([n for n in ray.nodes() if n["Alive"]]))
 
