@@ -319,14 +319,24 @@ def validate(cfg: TrainConfig, source: str | None = None) -> None:
                 value = getattr(value, part)
             raise ConfigError(key, value, allowed, source)
 
+    for key in ("total_kimg", "w", "prob", "optim.lr_g", "optim.lr_d", "emp_loss.eps", "emp_loss.inv_weight",
+                "emp_loss.tcr_weight", "divergence.fid_ceiling"):
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        check(math.isfinite(value), key, "must be a finite number")
     res = cfg.resolution
     check(res >= 32 and res <= 1024 and res & (res - 1) == 0, "resolution", "must be a power of two from 32 to 1024")
     check(cfg.batch >= 1, "batch", "must be >= 1")
+    check(not cfg.emp or cfg.batch * cfg.patch_num >= 2, "batch",
+          "must be >= 2 with emp on and patch_num 1 (the projector's BatchNorm needs two views per step)")
     check(cfg.total_kimg > 0, "total_kimg", "must be > 0")
     check(len(cfg.milestones_kimg) >= 1, "milestones_kimg", "must list at least one milestone (kimg)")
     check(all(m > 0 for m in cfg.milestones_kimg), "milestones_kimg", "must all be > 0")
     check(list(cfg.milestones_kimg) == sorted(set(cfg.milestones_kimg)), "milestones_kimg", "must be strictly increasing")
     check(max(cfg.milestones_kimg) <= cfg.total_kimg, "milestones_kimg", f"must not exceed total_kimg ({cfg.total_kimg})")
+    check(cfg.milestones_kimg[-1] == cfg.total_kimg, "total_kimg",
+          f"must equal the last milestone ({cfg.milestones_kimg[-1]:g}): training past it is never evaluated")
     check(cfg.w >= 0, "w", "must be >= 0")
     check(cfg.len >= 1, "len", "must be >= 1")
     check(cfg.prob >= 0, "prob", "must be >= 0 (0 = no ADA augmentation)")
@@ -337,12 +347,6 @@ def validate(cfg: TrainConfig, source: str | None = None) -> None:
           "Set eval.allow_few_fid_samples=true to allow it")
     check(cfg.tick_kimg > 0, "tick_kimg", "must be > 0")
     check(re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device) is not None, "device", "must be auto, cpu, cuda or cuda:N")
-    for key in ("total_kimg", "w", "prob", "optim.lr_g", "optim.lr_d", "emp_loss.eps", "emp_loss.inv_weight",
-                "emp_loss.tcr_weight", "divergence.fid_ceiling"):
-        value = cfg
-        for part in key.split("."):
-            value = getattr(value, part)
-        check(math.isfinite(value), key, "must be a finite number")
     check(0 <= cfg.optim.beta1 < 1, "optim.beta1", "must be in [0, 1)")
     check(0 <= cfg.optim.beta2 < 1, "optim.beta2", "must be in [0, 1)")
     check(cfg.model.z_dim >= 1, "model.z_dim", "must be >= 1")

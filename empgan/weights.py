@@ -197,8 +197,11 @@ def fetch_weights(dest: str | os.PathLike, source: str | os.PathLike | None = No
     out = _prepare_dest(Path(dest).expanduser())
     placed = []
     feature_dest = out / f"{feature_net}{feature_ext}"
-    placed.append(PlacedFile(feature_dest, _place(feature_src, feature_dest), feature_origin))
     inception_dest = out / INCEPTION_FILENAME
+    for dest_file in (feature_dest, inception_dest):                          # refused before anything is copied
+        if dest_file.exists() and not dest_file.is_file():
+            raise UserError(f"DEST file '{dest_file}': exists and is not a file; remove it or choose another DEST")
+    placed.append(PlacedFile(feature_dest, _place(feature_src, feature_dest), feature_origin))
     placed.append(PlacedFile(inception_dest, _place(inception_src, inception_dest),
                              f"{inception_src} ({inception_why})"))
     return placed

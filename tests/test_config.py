@@ -52,6 +52,8 @@ def test_dotted_overrides_reach_nested_keys_and_parse_yaml_scalars():
     ({"prob": -1}, "config key 'prob' = -1.0: must be >= 0"),
     ({"len": 0}, "config key 'len' = 0: must be >= 1"),
     ({"total_kimg": 1, "milestones_kimg": [2]}, "config key 'milestones_kimg' = [2.0]: must not exceed total_kimg"),
+    ({"total_kimg": 3, "milestones_kimg": [1, 2]}, "config key 'total_kimg' = 3.0: must equal the last milestone (2): "
+                                                  "training past it is never evaluated"),
     ({"milestones_kimg": [1, 1]}, "config key 'milestones_kimg' = [1.0, 1.0]: must be strictly increasing"),
     ({"fid_samples": 100}, "config key 'fid_samples' = 100: is below eval.fid_min_samples (2048)"),
     ({"device": "cudaX"}, "config key 'device' = 'cudaX': must be auto, cpu, cuda or cuda:N"),

@@ -303,6 +303,14 @@ def test_unreachable_stores_are_one_line_errors(tmp_path, capsys, monkeypatch):
     assert err.startswith(f"empgan: error: tracking URI 'http://127.0.0.1:{port}' cannot be reached (")
     assert err.count("\n") == 1
 
+    assert cli_run(["table", "--experiment", "x", "--tracking-uri", "postgresql://mlflow:secret@127.0.0.2:5432/mlflow"]) == 2
+    err = capsys.readouterr().err
+    # SQLAlchemy's default postgresql driver (psycopg2 before 2.1, psycopg from 2.1) is not in the lock
+    assert re.match(r"empgan: error: tracking URI 'postgresql://mlflow:\*\*\*@127\.0\.0\.2:5432/mlflow': the database "
+                    r"driver for 'postgresql' is not installed \(No module named '(psycopg2?)'\); install the Python "
+                    r"package '\1' where", err), err
+    assert "secret" not in err and err.count("\n") == 1
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -331,3 +339,19 @@ def test_against_a_real_mlflow_server(server, tmp_path):
     for run_id, step, _, value in _per_run_rows(store.client, runs, "fid"):
         per_run.setdefault(run_id, {})[step] = value
     assert {r: h["fid"] for r, h in bulk.items() if h} == per_run and len(per_run) == 4
+
+
+def test_cli_refuses_unknown_suffixes_and_folder_outputs_before_opening_mlflow(tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    store = tmp_path / "never.db"
+    for output, message in [(tmp_path / "t.pdf", "no table format writes '.pdf' files; use a name ending in .md"),
+                            (folder, "is a folder; give a file name such as"),
+                            (a_file / "t.md", "is a file, not a folder")]:
+        argv = ["table", "--experiment", "x", "--tracking-uri", f"sqlite:///{store}", "--output", str(output)]
+        assert cli_run(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"empgan: error: --output '{output}'") and message in err and err.count("\n") == 1
+    assert not store.exists() and list(folder.iterdir()) == []

@@ -67,6 +67,8 @@ def test_formats():
         check_format("xls")
     assert [format_for_output(p) for p in ("t.tex", "t.CSV", "t.htm", "t.md", "t.txt", None)] == \
         ["latex", "csv", "html", "md", "md", "md"]
+    with pytest.raises(UserError, match=r"^--output 't.pdf': no table format writes '.pdf' files"):
+        format_for_output("t.pdf")
 
 
 def params(**over) -> dict[str, str]:

@@ -61,6 +61,13 @@ BAD = [
     (("base/milestones_kimg", [1.5, 2]), "whole kimg"),                               # fractional MLflow steps
     (("base/total_kimg", 3), "must equal the last milestone"),                        # untracked training
     (("search/points_to_evaluate", [{"momentum": 1}]), "points_to_evaluate[0].momentum"),
+    (("search/points_to_evaluate", [{"len": 48}]),
+     "key 'search.points_to_evaluate[0].len' = 48: is not one of the search_space choice values [16, 32]"),
+    (("search/points_to_evaluate", [{"w": 0.5}]),
+     "key 'search.points_to_evaluate[0].w' = 0.5: is outside the search_space loguniform range [1, 20]"),
+    (("base/batch", 1), "config key 'batch' = 1: must be >= 2 with emp on and patch_num 1"),
+    (("search_space/len", {"choice": [16, 32], "when": {"emp": "maybe"}}),
+     "key 'search_space.len.when.emp' = 'maybe': can never match: emp must be true/false"),
     (("base/data", "/no/such/folder"), "config key 'base.data'"),                     # missing dataset
     (("search_space/overrides", {"grid": [{"batch": 8}]}), "needs search.algorithm grid or random"),
 ]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -9,9 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from empgan.cli import run as cli_run
 from empgan.config import build_config, deep_merge
 from empgan.errors import UserError
 from empgan.metrics.inception_weights import file_sha1, fid_helper_weights_path
+from empgan.train.checkpoint import run_dir_of
 from empgan.train.loop import training_loop
 from tiny_trial import TINY_TRIAL
 
@@ -89,8 +92,23 @@ def test_resume_continues_exactly(straight_run, tmp_path, fid_cache):
 
 def test_resume_with_another_model_config_is_refused(straight_run, fid_cache):
     run_dir, _, _ = straight_run
+    config_before = (run_dir / "config.yaml").read_text()
     with pytest.raises(UserError, match=r"resume refused: .*patch_num: checkpoint 2 vs now 4"):
         training_loop(tiny(fid_cache, patch_num=4), run_dir, resume=run_dir, log=lambda line: None)
+    assert (run_dir / "config.yaml").read_text() == config_before               # the refused start wrote nothing
+    assert re.search(r"^patch_num: 2$", config_before, re.M)
+
+
+def test_train_cli_resumes_a_checkpoint_file_into_another_run_dir(straight_run, tmp_path, capsys):
+    run_dir, _, _ = straight_run
+    checkpoint = run_dir / "checkpoints" / "kimg-000000.032" / "checkpoint.pt"
+    assert run_dir_of(checkpoint) == run_dir
+    fork = tmp_path / "fork"
+    assert cli_run(["train", "--resume", str(checkpoint), "--run-dir", str(fork)]) == 0
+    assert f"run dir {fork}" in capsys.readouterr().out
+    assert sorted(p.name for p in (fork / "checkpoints").iterdir()) == ["best", "kimg-000000.064"]
+    assert json.loads((fork / "outcome.json").read_text())["status"] == "completed"
+    assert not (run_dir / "outcome.json").exists()                            # the resumed run was left as it was
 
 
 def test_nan_losses_end_the_trial_as_diverged(tmp_path, fid_cache):

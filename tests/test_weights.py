@@ -152,6 +152,12 @@ def test_bad_dest_and_bad_feature_net(weights_src, tmp_path, capsys):
     code, _, err = run_cli(["weights", "fetch", str(tmp_path / "d"), "--from", str(src),
                             "--feature-net", "no_such_net"], capsys)
     assert code == 2 and "--feature-net 'no_such_net': not a timm model name" in err
+    holder = tmp_path / "holder"
+    (holder / "inception-2015-12-05.pt").mkdir(parents=True)                  # a folder where a file must go
+    code, _, err = run_cli(["weights", "fetch", str(holder), "--from", str(src)], capsys)
+    assert code == 2 and err.strip() == (f"empgan: error: DEST file '{holder / 'inception-2015-12-05.pt'}': "
+                                         "exists and is not a file; remove it or choose another DEST")
+    assert [p.name for p in holder.iterdir()] == ["inception-2015-12-05.pt"]   # nothing was copied
 
 
 def test_offline_hub_download_says_use_from(tmp_path, capsys, monkeypatch):

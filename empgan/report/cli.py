@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from empgan.report.render import FORMATS, format_for_output
+from empgan.report.render import FORMATS, check_output_path, format_for_output
 
 
 def register(subparsers) -> None:
@@ -24,9 +24,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output)
+    fmt = args.fmt or format_for_output(args.output)
     from empgan.report.export import export_table  # MLflow and matplotlib load only when the command runs
 
-    text = export_table(args.experiment, args.tracking_uri, args.milestones, args.fmt or format_for_output(args.output),
+    text = export_table(args.experiment, args.tracking_uri, args.milestones, fmt,
                         args.output, args.by_seed, args.filter_string, args.plot_dir, args.plots)
     print(f"wrote {args.output}" if args.output else text, end="\n" if args.output else "")
     return 0

@@ -24,8 +24,28 @@ def check_format(fmt: str) -> str:
 
 
 def format_for_output(output: str | None) -> str:
-    """The format a file name asks for (table.tex -> latex); Markdown otherwise."""
-    return SUFFIX_FORMATS.get(Path(output).suffix.lower(), "md") if output else "md"
+    """The format a file name asks for (table.tex -> latex; no suffix or .txt -> Markdown)."""
+    if not output:
+        return "md"
+    suffix = Path(output).suffix.lower()
+    if suffix in ("", ".txt"):
+        return "md"
+    if suffix not in SUFFIX_FORMATS:
+        raise UserError(f"--output {output!r}: no table format writes '{suffix}' files; use a name ending in "
+                        f"{', '.join(SUFFIX_FORMATS)} (or .txt for Markdown), or pass --format")
+    return SUFFIX_FORMATS[suffix]
+
+
+def check_output_path(output: str | None) -> None:
+    """An --output that is a folder, or inside a file, is refused before MLflow is read."""
+    if not output:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise UserError(f"--output {output!r} is a folder; give a file name such as {str(path / 'table.md')!r}")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserError(f"--output {output!r}: {str(parent)!r} is a file, not a folder")
 
 
 def render(table: Table, fmt: str) -> str:

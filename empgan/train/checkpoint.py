@@ -67,6 +67,12 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     raise UserError(f"no checkpoint at '{path}' (expected a {CHECKPOINT_FILE}, its folder, or a run dir with checkpoints/)")
 
 
+def run_dir_of(checkpoint_file: Path) -> Path:
+    """The run dir a checkpoint file belongs to (<run>/checkpoints/<name>/checkpoint.pt), else its folder."""
+    folder = checkpoint_file.parent
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     file = find_checkpoint(path)
     try:

@@ -15,13 +15,15 @@ def register(subparsers) -> None:
                                              "optional with --resume (the checkpoint's config is used)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key by dotted path, e.g. --set patch_num=4 (repeatable)")
-    p.add_argument("--run-dir", help="where checkpoints, grids and stats.jsonl go (default runs/<time>-<model>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a trial from its newest checkpoint")
+    p.add_argument("--run-dir", help="where checkpoints, grids and stats.jsonl go (default runs/<time>-<model>; "
+                                     "with --resume, the resumed run's dir)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a trial from its newest checkpoint "
+                                                       "(or from a checkpoint file or folder)")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
-    from empgan.train.checkpoint import find_checkpoint, load_checkpoint
+    from empgan.train.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
 
     if args.config is None and args.resume is None:
         from empgan.errors import UserError
@@ -34,7 +36,12 @@ def main(args) -> int:
     # Validation is done: only now load the heavy modules and start work.
     from empgan.train.loop import training_loop
 
-    run_dir = Path(args.resume or args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model_kind}")
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    elif args.resume:
+        run_dir = run_dir_of(find_checkpoint(args.resume))
+    else:
+        run_dir = Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model_kind}")
     outcome = training_loop(cfg, run_dir, resume=args.resume)
     summary = {"status": outcome.status, "reason": outcome.reason, "best_fid": outcome.best_fid,
                "best_checkpoint": outcome.best_checkpoint, "last_metrics": outcome.last_metrics}

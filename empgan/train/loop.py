@@ -90,7 +90,6 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
     ckpt_root = run_dir / "checkpoints"
     report = report or (lambda metrics, checkpoint_dir: None)
     device = resolve_device(cfg.device)
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg))
 
     # ---- data, networks, optimisers, evaluation -----------------------------------------------
     torch.manual_seed(cfg.seed)
@@ -128,6 +127,7 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
         if device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         log(f"resumed from {file} at kimg {cur_nimg / 1000:.3f}")
+    (run_dir / "config.yaml").write_text(dump_yaml(cfg))                  # only once the resume is accepted
 
     milestone_nimg = [round(m * 1000) for m in cfg.milestones_kimg]
     total_nimg = round(cfg.total_kimg * 1000)

@@ -51,7 +51,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
         print(describe(sweep))
         return 0
     exp_dir = latest_sweep_dir(sweep) if resume else None       # before anything is written
-    if sweep.tracking_uri.startswith(("http://", "https://")):
+    if not sweep.tracking_uri.startswith("sqlite:"):            # a sweep creates its sqlite file; others must exist
         from empgan.report.source import check_reachable
         check_reachable(sweep.tracking_uri)                       # one line in seconds, not a hang in MLflow's retries
     client = mlflow_runs.client_for(sweep.tracking_uri)

@@ -174,10 +174,15 @@ def _dimension(source: str, key: str, spec, base: dict, valid_keys: set[str]) ->
     if not isinstance(when, dict) or not when:
         if "when" in spec:
             raise _err(source, f"{where}.when", spec["when"], "must be a mapping {key: value}")
-    for wk in when:
+    typed_when = {}
+    for wk, wv in when.items():
         if wk not in valid_keys:
-            raise _err(source, f"{where}.when.{wk}", when[wk], "is not a trial config key")
-    return Dimension(key=key, kind=kind, values=list(values), when=dict(when))
+            raise _err(source, f"{where}.when.{wk}", wv, "is not a trial config key")
+        try:   # the value a trial config would hold (yes/on -> true, 1 -> 1.0), so the condition can match
+            typed_when[wk] = flatten(to_dict(build_config(deep_merge(base, unflatten({wk: wv})))))[wk]
+        except ConfigError as exc:
+            raise _err(source, f"{where}.when.{wk}", wv, f"can never match: {exc.key} {exc.allowed}") from None
+    return Dimension(key=key, kind=kind, values=list(values), when=typed_when)
 
 
 def _rows_dimension(source: str, spec, base: dict) -> Dimension:
@@ -243,12 +248,20 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
     points = search.get("points_to_evaluate") or []
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise _err(source, "search.points_to_evaluate", points, "must be a list of {key: value} mappings")
-    dim_keys = {d.key for d in dims}
+    dims_by_key = {d.key: d for d in dims}
     for i, point in enumerate(points):
         for k, v in point.items():
-            if k not in dim_keys:
+            if k not in dims_by_key:
                 raise _err(source, f"search.points_to_evaluate[{i}].{k}", v,
-                           "is not a search_space key; allowed: " + ", ".join(sorted(dim_keys)))
+                           "is not a search_space key; allowed: " + ", ".join(sorted(dims_by_key)))
+            dim = dims_by_key[k]
+            if dim.kind in ("choice", "grid") and v not in dim.values:
+                raise _err(source, f"search.points_to_evaluate[{i}].{k}", v,
+                           f"is not one of the search_space {dim.kind} values {dim.values}")
+            if dim.kind in ("int", "uniform", "loguniform") and not (
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and dim.values[0] <= v <= dim.values[1]):
+                raise _err(source, f"search.points_to_evaluate[{i}].{k}", v,
+                           f"is outside the search_space {dim.kind} range [{dim.values[0]:g}, {dim.values[1]:g}]")
         try:
             build_config(deep_merge(base, unflatten(point)))
         except ConfigError as exc:
@@ -290,7 +303,7 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
         seeds = list(seeds_raw)
     else:
         raise _err(source, "seeds", seeds_raw, "must be a count >= 1 or a non-empty list of integers >= 0")
-    if "seed" in dim_keys and len(seeds) > 1:
+    if "seed" in dims_by_key and len(seeds) > 1:
         raise _err(source, "seeds", seeds_raw, "cannot be combined with a `seed` dimension in search_space")
 
     resources = _mapping(source, "resources", data.get("resources"), RESOURCE_KEYS)
@@ -322,10 +335,6 @@ def parse_sweep(data: dict, source: str = "<sweep>", overrides: list[str] | None
         if not float(m).is_integer():
             raise _err(source, "base.milestones_kimg", base_cfg.milestones_kimg,
                        "must be whole kimg in a sweep (they are the MLflow steps and the table's columns)")
-
-    if base_cfg.milestones_kimg[-1] != base_cfg.total_kimg:
-        raise _err(source, "base.total_kimg", base_cfg.total_kimg,
-                   f"must equal the last milestone ({base_cfg.milestones_kimg[-1]:g}) in a sweep: training past it is never evaluated")
 
     return Sweep(name=name, source=source, base=base, dimensions=dims, algorithm=algorithm, sampler=sampler,
                  search_seed=search_seed, num_samples=num_samples, max_concurrent=max_concurrent,
