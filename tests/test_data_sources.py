@@ -56,6 +56,15 @@ def test_nested_folders_are_read_in_sorted_relative_path_order(tmp_path):
     assert image_set.source == str(tmp_path) and image_set.resolution == R
 
 
+def test_symlinked_subfolders_are_read_and_a_symlink_loop_once(tmp_path):
+    write_tree(tmp_path / "elsewhere", {"x.png": png_bytes((40, 40, 40))})
+    write_tree(tmp_path / "data", {"a.png": png_bytes((10, 10, 10))})
+    (tmp_path / "data" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "data" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
+    image_set = load_image_set(str(tmp_path / "data"), R)
+    assert image_set.images[:, 0, 0, 0].tolist() == [10, 40]     # a.png, linked/x.png; the loop adds nothing
+
+
 def test_zip_source_equals_the_same_folder(tmp_path):
     write_tree(tmp_path / "folder", TREE)
     write_zip(tmp_path / "set.zip", {**TREE, "__MACOSX/a/._z.png": b"\x00\x05\x16\x07", "notes.txt": b"hi"})

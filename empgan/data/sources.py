@@ -60,7 +60,13 @@ def open_source(path: Path) -> Iterator[SourceListing]:
 
 def _list_folder(root: Path) -> SourceListing:
     names, ignored = [], 0
-    for folder, _subfolders, filenames in os.walk(root):
+    seen_folders = set()                 # real paths walked, so a symlink loop is walked once
+    for folder, subfolders, filenames in os.walk(root, followlinks=True):   # datasets are often symlinked in
+        real = os.path.realpath(folder)
+        if real in seen_folders:
+            subfolders[:] = []
+            continue
+        seen_folders.add(real)
         for filename in filenames:
             name = Path(folder, filename).relative_to(root).as_posix()
             if is_image_name(name):
