@@ -99,6 +99,27 @@ def test_resume_with_another_model_config_is_refused(straight_run, fid_cache):
     assert re.search(r"^patch_num: 2$", config_before, re.M)
 
 
+def test_checkpoint_of_another_model_layout_is_a_one_line_error(straight_run, fid_cache, tmp_path):
+    """A checkpoint from before BatchNorm folding: the stem conv has no bias and its BatchNorm has keys."""
+    run_dir, _, _ = straight_run
+    state = final_state(run_dir)
+    model_state = state["model"]
+    stem = "D.feature_network.stages.0.0"
+    channels = model_state.pop(f"{stem}.bias").shape[0]
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        model_state[f"D.feature_network.stages.0.1.{name}"] = torch.ones(channels)
+    old = tmp_path / "old" / "checkpoint.pt"
+    old.parent.mkdir()
+    torch.save(state, old)
+    message = (f"checkpoint '{old}' does not fit this model (model: {len(model_state)} tensors, 1 missing (first "
+               f"'{stem}.bias'); 4 unexpected (first 'D.feature_network.stages.0.1.weight')); it was written by "
+               "another empgan version")
+    with pytest.raises(UserError) as info:
+        training_loop(tiny(fid_cache), tmp_path / "resumed", resume=old, log=lambda line: None)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert not (tmp_path / "resumed" / "config.yaml").exists()
+
+
 def test_train_cli_resumes_a_checkpoint_file_into_another_run_dir(straight_run, tmp_path, capsys):
     run_dir, _, _ = straight_run
     checkpoint = run_dir / "checkpoints" / "kimg-000000.032" / "checkpoint.pt"

@@ -160,6 +160,9 @@ def test_sweep_of_four_trials_into_mlflow(tmp_path):
     assert "stopped_early" in statuses   # ASHA with reduction 2 stops trials worse than the median at 1 kimg
     assert len({r.data.tags["trial_id"] for r in children}) == 4
     assert study_trials(tmp_path, "four") == 4
+    results = list((tmp_path / "ray_results").glob("four-*/run_trial_*/result.json"))
+    worker_pids = {json.loads(line)["pid"] for f in results for line in f.read_text().splitlines() if line}
+    assert len(results) == 4 and len(worker_pids) < 4, worker_pids   # reuse_actors: a finished trial's worker runs the next
     assert "| Config | 0.001M | 0.002M |" in out and "mlflow ui --backend-store-uri" in out
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {"report/table.md"}
 

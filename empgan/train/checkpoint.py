@@ -87,6 +87,20 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
+def load_module_state(module: torch.nn.Module, state: dict, part: str, file: str) -> None:
+    """module.load_state_dict, with a checkpoint of another model layout as a one-line UserError."""
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:   # a tensor of another shape
+        raise UserError(f"checkpoint '{file}' does not fit this model ({part}): {first_line(exc)[:300]}") from None
+    if missing or unexpected:
+        found = [f"{len(missing)} missing (first {missing[0]!r})"] if missing else []
+        found += [f"{len(unexpected)} unexpected (first {unexpected[0]!r})"] if unexpected else []
+        raise UserError(f"checkpoint '{file}' does not fit this model ({part}: {len(state)} tensors, "
+                        f"{'; '.join(found)}); it was written by another empgan version, e.g. one from before "
+                        "the frozen feature stages' BatchNorms were folded (issue 7), which cannot be resumed")
+
+
 def check_resume_config(saved: dict, cfg: TrainConfig, file: str) -> None:
     """Refuse a resume whose config differs in anything but total_kimg, milestones and evaluation settings."""
     from empgan.config import to_dict
@@ -107,5 +121,5 @@ def load_generator(path: str | os.PathLike, device="cpu"):
     state = load_checkpoint(path)
     cfg = build_config(state["config"], str(path))
     G = Generator.from_config(cfg)
-    G.load_state_dict(state["G_ema"])
+    load_module_state(G, state["G_ema"], "G_ema", str(path))
     return G.to(device).eval().requires_grad_(False), cfg

@@ -25,7 +25,7 @@ from empgan.metrics.fid import FIDEvaluator, generator_sampler
 from empgan.metrics.frechet import frechet_distance
 from empgan.model import EMPGAN
 from empgan.train.checkpoint import (check_resume_config, checkpoint_dir_name, copy_checkpoint, find_checkpoint,
-                                     load_checkpoint, prune_checkpoints, save_checkpoint)
+                                     load_checkpoint, load_module_state, prune_checkpoints, save_checkpoint)
 from empgan.train.divergence import DivergenceMonitor
 from empgan.train.ema import ema_beta, make_ema, update_ema
 from empgan.train.grid import save_grid
@@ -114,8 +114,8 @@ def training_loop(cfg: TrainConfig, run_dir: str | Path, report: ReportFn | None
         file = find_checkpoint(resume)
         state = load_checkpoint(file, map_location="cpu")
         check_resume_config(state["config"], cfg, str(file))
-        model.load_state_dict(state["model"])
-        G_ema.load_state_dict(state["G_ema"])
+        load_module_state(model, state["model"], "model", str(file))
+        load_module_state(G_ema, state["G_ema"], "G_ema", str(file))
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         monitor.load_state_dict(state["divergence"])

@@ -120,7 +120,10 @@ def _fit(sweep: Sweep, exp_dir: Path, state: dict, resume: bool):
         tuner = tune.Tuner(trainable, param_space=space, run_config=run_config,
                            tune_config=tune.TuneConfig(metric=sweep.metric, mode=sweep.mode, search_alg=search_alg,
                                                        scheduler=build_scheduler(sweep), num_samples=num_samples,
-                                                       max_concurrent_trials=sweep.max_concurrent or None))
+                                                       max_concurrent_trials=sweep.max_concurrent or None,
+                                                       # a finished trial's worker (torch, timm, clean-fid imported)
+                                                       # runs the next one; one still busy is replaced
+                                                       reuse_actors=True))
     return tuner.fit()
 
 
