@@ -219,3 +219,27 @@ def test_killed_trial_restarts_from_its_checkpoint_in_the_same_run(tmp_path):
     assert fid_steps(client, run) == [1, 2]                     # step 1 not logged twice
     grids = [a.path for a in client.list_artifacts(run.info.run_id, "grids")]
     assert len(grids) == 2
+
+
+def test_closing_runs_deletes_only_empty_runs_ray_lost_with_a_killed_driver(tmp_path, capsys):
+    from empgan.tune.driver import _close_runs
+    from empgan.tune.mlflow_runs import PARENT_TAG, ROLE_TAG, start_parent_run
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("close")
+    parent = start_parent_run(client, experiment_id, "close", tags={}, params={})
+    runs = {}
+    for name, trial_id, fid in [("known", "t1", None), ("lost-empty", "t2", None), ("lost-with-fid", "t3", 300.0)]:
+        run = client.create_run(experiment_id, run_name=name, tags={PARENT_TAG: parent, ROLE_TAG: "trial",
+                                                                    "trial_id": trial_id, "status": "running"})
+        if fid is not None:
+            client.log_metric(run.info.run_id, "fid", fid, step=1)
+        runs[name] = run.info.run_id
+    _close_runs(client, experiment_id, parent, failed=False, ray_trial_ids={"t1"})
+    assert client.get_run(runs["lost-empty"]).info.lifecycle_stage == "deleted"
+    assert f"deleted MLflow run {runs['lost-empty']} (trial t2)" in capsys.readouterr().out
+    for name in ("known", "lost-with-fid"):                    # what has data, or is Ray's, is kept and closed
+        run = client.get_run(runs[name])
+        assert run.info.lifecycle_stage == "active" and run.info.status == "FAILED"
+        assert run.data.tags["status"] == "failed"
+    assert client.get_run(parent).info.status == "FINISHED"

@@ -77,12 +77,12 @@ def run_sweep(sweep: Sweep, address: str | None = None, resume: bool = False, dr
                  "study_name": f"{sweep.name}-{uuid.uuid4().hex[:8]}", "tracking_uri": sweep.tracking_uri}
         (exp_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
-    failed = True
+    failed, results = True, None
     try:
         results = _fit(sweep, exp_dir, state, resume)
         failed = False
     finally:
-        _close_runs(client, experiment_id, parent_run_id, failed)
+        _close_runs(client, experiment_id, parent_run_id, failed, _ray_trial_ids(results))
     _print_summary(sweep, results)
     return 0
 
@@ -127,10 +127,28 @@ def _fit(sweep: Sweep, exp_dir: Path, state: dict, resume: bool):
     return tuner.fit()
 
 
-def _close_runs(client, experiment_id: str, parent_run_id: str, failed: bool) -> None:
-    """No run is left RUNNING: trials Ray never finished are marked failed, then the parent run ends."""
+def _ray_trial_ids(results) -> set[str] | None:
+    """The ids of every trial in Ray's experiment (None when unknown)."""
+    analysis = getattr(results, "_experiment_analysis", None)
+    return {t.trial_id for t in analysis.trials} if analysis is not None else None
+
+
+def _close_runs(client, experiment_id: str, parent_run_id: str, failed: bool, ray_trial_ids: set[str] | None) -> None:
+    """No run is left RUNNING: trials Ray never finished are marked failed, then the parent run ends.
+
+    A run whose trial Ray does not know and that has no milestone was started by a killed driver
+    after Ray's last experiment snapshot: the resumed sweep ran that suggestion again under a new
+    trial id, so the empty run is deleted (soft: `mlflow runs restore` brings it back), not left
+    as a failed duplicate in the report."""
     for run in mlflow_runs.child_runs(client, experiment_id, parent_run_id):
-        if run.info.status == "RUNNING" and not failed:
+        if run.info.status != "RUNNING" or failed:
+            continue
+        trial_id = run.data.tags.get("trial_id")
+        if ray_trial_ids is not None and trial_id not in ray_trial_ids and "fid" not in run.data.metrics:
+            client.delete_run(run.info.run_id)
+            print(f"deleted MLflow run {run.info.run_id} (trial {trial_id}): started after Ray's last snapshot "
+                  "by the killed driver, before its first milestone; its suggestion ran again")
+        else:
             mlflow_runs.finish_trial_run(client, run.info.run_id, "failed", "the sweep ended while the trial was running")
     if not failed:
         mlflow_runs.close_parent_run(client, parent_run_id)
