@@ -87,7 +87,7 @@ def _feature_file_from_hub(name: str) -> tuple[Path, str, str]:
                 continue  # this repo stores the other format
             break
         return Path(path), ext, f"hf://{repo_id}/{filename}"
-    reason = str(last_error).strip().splitlines()[0] if last_error and str(last_error).strip() else type(last_error).__name__
+    reason = first_line(last_error)                                     # HUB_FILENAMES is never empty
     raise UserError(f"cannot download the {name} weights from the Hugging Face hub ({repo_id}): {reason.rstrip('.')}; "
                     f"without internet use --from DIR, a folder holding {name}.safetensors "
                     f"(made by `empgan weights fetch` on a machine that has internet)")

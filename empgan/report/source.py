@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 from empgan.tracking import resolve_tracking_uri
 
 CONNECT_TIMEOUT_S = 5.0
@@ -61,5 +61,4 @@ def open_client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
 
 def mlflow_error(tracking_uri: str, exc: MlflowException) -> UserError:
     """An MLflow failure as a one-line UserError naming the store."""
-    first_line = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else type(exc).__name__
-    return UserError(f"MLflow at '{tracking_uri}': {first_line}")
+    return UserError(f"MLflow at '{tracking_uri}': {first_line(exc)}")

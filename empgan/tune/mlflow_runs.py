@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from empgan.config import TrainConfig, flatten, to_dict
-from empgan.errors import UserError
+from empgan.errors import UserError, first_line
 
 ROLE_TAG, SWEEP_TAG, PARENT_TAG = "empgan.role", "empgan.sweep", "mlflow.parentRunId"
 TRIAL_STATUSES = ("completed", "stopped_early", "diverged", "failed")
@@ -32,7 +32,7 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     try:
         exp = client.get_experiment_by_name(name)
     except Exception as exc:  # unreachable server, unreadable store
-        raise UserError(f"MLflow tracking URI '{client.tracking_uri}' cannot be used: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"MLflow tracking URI '{client.tracking_uri}' cannot be used: {first_line(exc)}") from None
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
